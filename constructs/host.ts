@@ -1,0 +1,175 @@
+import { readFileSync } from "node:fs";
+import * as pulumi from "@pulumi/pulumi";
+import { Construct } from "constructs";
+import { appOf } from "../src/app";
+import { ValidationError } from "../src/errors";
+import type { HostFacts } from "../providers/host/facts";
+import { loadInventory, type InventoryMachine } from "../src/inventory";
+import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
+import { parsePinnedHostKey, type SshTarget } from "../src/ssh";
+import { File, type FileProps } from "./file";
+
+export interface HostProps {
+  /** The machine's address or DNS name, as this machine reaches it. */
+  readonly address: pulumi.Input<string>;
+  /**
+   * SSH port.
+   * @default 22
+   */
+  readonly port?: number;
+  /**
+   * The user drove logs in as; a user other than root runs commands through `sudo -n`.
+   * @default "root"
+   */
+  readonly user?: string;
+  /** Private key that logs in (OpenSSH or PEM). Always handled as a Pulumi secret. */
+  readonly privateKey?: pulumi.Input<string>;
+  /** Password that logs in, where no key is used. Always handled as a Pulumi secret. */
+  readonly password?: pulumi.Input<string>;
+  /**
+   * The host key to expect: `SHA256:...` (from `ssh-keygen -lf`) or an `ssh-ed25519 AAAA...` line.
+   * One of `hostKey` and `knownHostsFile` is required: drove never connects to an unverified machine.
+   */
+  readonly hostKey?: pulumi.Input<string>;
+  /** A known_hosts file that lists the machine's key, instead of `hostKey`. */
+  readonly knownHostsFile?: string;
+  /** The hostname the machine must report; a mismatch refuses it. @default - not checked */
+  readonly hostname?: string;
+  /** Labels used by placement and selectors (`zone`, `disk`, ...). @default {} */
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+const HOST = Symbol.for("drove.host");
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+/**
+ * A machine drove manages over SSH. Every file, unit, package or container on
+ * it is a child construct; the host gathers its facts once per run.
+ *
+ * @example
+ * const web = new Host(app, "web1", { address: "10.0.0.5", privateKey: cfg.requireSecret("sshKey"), hostKey: "SHA256:..." });
+ * web.addFile("motd", { path: "/etc/motd", content: "managed by drove\n" });
+ */
+export class Host extends Construct implements IResourceConstruct {
+  /** True for a Host, across package copies. */
+  static isHost(x: unknown): x is Host {
+    return typeof x === "object" && x !== null && (x as Record<symbol, unknown>)[HOST] === true;
+  }
+
+  /** A Host for a machine an inventory lists (such as the lab's). */
+  static fromInventory(scope: Construct, machine: InventoryMachine, props: Partial<HostProps> = {}): Host {
+    return new Host(scope, machine.name, {
+      address: machine.address,
+      port: machine.port,
+      user: machine.user,
+      privateKey: pulumi.secret(readFileSync(machine.privateKeyPath, "utf8")),
+      hostKey: machine.hostKey,
+      labels: machine.labels,
+      hostname: machine.name,
+      ...props,
+    });
+  }
+
+  /** One Host per machine of the inventory (default: the lab's, `.drove/lab/inventory.yaml`). */
+  static fromLab(scope: Construct, inventoryPath?: string): Host[] {
+    return loadInventory(inventoryPath).machines.map((m) => Host.fromInventory(scope, m));
+  }
+
+  /** The nearest Host at or above a construct, or undefined. */
+  static of(c: Construct): Host | undefined {
+    for (let s: Construct | undefined = c; s; s = s.node.scope as Construct | undefined) if (Host.isHost(s)) return s;
+    return undefined;
+  }
+
+  readonly address: pulumi.Input<string>;
+  readonly port: number;
+  readonly user: string;
+  readonly hostname: string | undefined;
+  private readonly props: HostProps;
+  private readonly _labels: Record<string, string>;
+
+  constructor(scope: Construct, id: string, props: HostProps) {
+    super(scope, id);
+    Object.defineProperty(this, HOST, { value: true });
+    markResource(this);
+    const errors: string[] = [];
+    const where = this.node.path;
+    if (props.address === undefined || props.address === "") errors.push(`${where}: \`address\` is required: the machine's IP address or DNS name`);
+    this.port = props.port ?? 22;
+    if (!Number.isInteger(this.port) || this.port < 1 || this.port > 65535) {
+      errors.push(`${where}: \`port\` must be between 1 and 65535, but ${props.port} was provided`);
+    }
+    this.user = props.user ?? "root";
+    if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(this.user)) errors.push(`${where}: \`user\` must be a login name like "root" or "deploy", but ${JSON.stringify(this.user)} was provided`);
+    if (props.privateKey === undefined && props.password === undefined) {
+      errors.push(`${where}: give \`privateKey\` (for example pulumi.secret(fs.readFileSync("~/.ssh/id_ed25519"))) or \`password\``);
+    }
+    if (props.hostKey === undefined && props.knownHostsFile === undefined) {
+      errors.push(`${where}: no host key is pinned; set \`hostKey\` to the machine's fingerprint (SHA256:..., from \`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\`) or \`knownHostsFile\``);
+    } else if (typeof props.hostKey === "string" && !parsePinnedHostKey(props.hostKey)) {
+      errors.push(`${where}: \`hostKey\` must be a SHA256:... fingerprint or an "ssh-ed25519 AAAA..." line, but ${JSON.stringify(props.hostKey)} was provided`);
+    }
+    for (const [k, v] of Object.entries(props.labels ?? {})) {
+      if (!LABEL_KEY.test(k)) errors.push(`${where}: label key ${JSON.stringify(k)} must be letters, digits, '-', '_' or '.', at most 63, with an optional DNS prefix`);
+      if (typeof v !== "string" || !LABEL_VALUE.test(v)) errors.push(`${where}: label ${k} has value ${JSON.stringify(v)}, which must be letters, digits, '-', '_' or '.', at most 63`);
+    }
+    if (errors.length) throw new ValidationError(errors);
+    this.address = props.address;
+    this.hostname = props.hostname;
+    this._labels = { ...(props.labels ?? {}) };
+    this.props = props;
+  }
+
+  /** A copy of the host's labels. */
+  get labels(): Record<string, string> {
+    return { ...this._labels };
+  }
+
+  /** Adds or changes a label; returns this host. */
+  addLabel(key: string, value: string): this {
+    if (!LABEL_KEY.test(key) || !LABEL_VALUE.test(value)) {
+      throw new ValidationError([`${this.node.path}: label ${JSON.stringify(key)}=${JSON.stringify(value)} is not a valid label`]);
+    }
+    this._labels[key] = value;
+    return this;
+  }
+
+  /** Manages a file on this host. */
+  addFile(id: string, props: FileProps): File {
+    return new File(this, id, props);
+  }
+
+  /** What the machine reported (hostname, machine-id, OS, kernel, tools); known after `app.synth()`. */
+  get facts(): pulumi.Output<HostFacts> {
+    const res = appOf(this)._resourceOf(this) as unknown as { facts?: pulumi.Output<HostFacts> } | undefined;
+    if (!res?.facts) throw new ValidationError([`${this.node.path}: facts are known only after app.synth()`]);
+    return res.facts;
+  }
+
+  /** How the provider reaches this machine; secrets stay secrets. */
+  get connection(): pulumi.Output<SshTarget> {
+    const p = this.props;
+    return pulumi.output({
+      host: p.address,
+      port: this.port,
+      user: this.user,
+      ...(p.privateKey !== undefined ? { privateKey: pulumi.secret(p.privateKey) } : {}),
+      ...(p.password !== undefined ? { password: pulumi.secret(p.password) } : {}),
+      ...(p.hostKey !== undefined ? { hostKey: p.hostKey } : {}),
+      ...(p.knownHostsFile !== undefined ? { knownHostsFile: p.knownHostsFile } : {}),
+    }) as pulumi.Output<SshTarget>;
+  }
+
+  /** @internal */
+  _toSpec(): ResourceSpec {
+    return {
+      type: "drove:index:Host",
+      props: {
+        connection: this.connection,
+        ...(this.hostname !== undefined ? { hostname: this.hostname } : {}),
+      },
+      outputs: ["facts"],
+    };
+  }
+}

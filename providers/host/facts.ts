@@ -1,0 +1,42 @@
+import { sh, type ShellCommand } from "../../src/quote";
+
+/** What drove knows about a machine after one round trip. */
+export interface HostFacts {
+  readonly hostname: string;
+  readonly machineId: string;
+  /** `ID VERSION_ID` from /etc/os-release, like "debian 12". */
+  readonly os: string;
+  readonly kernel: string;
+  readonly arch: string;
+  /** Programs drove can drive, with their versions; absent ones are left out. */
+  readonly tools: Readonly<Record<string, string>>;
+}
+
+const TOOLS = ["docker", "containerd", "runc", "podman", "crun", "systemd-nspawn", "etcd", "etcdctl", "tpm2_quote", "systemctl"] as const;
+
+export function hostFactsCommand(): ShellCommand {
+  return sh`. /etc/os-release 2>/dev/null; echo "os=\${ID:-unknown} \${VERSION_ID:-}"; echo "hostname=$(hostname)"; echo "machineId=$(cat /etc/machine-id 2>/dev/null)"; echo "kernel=$(uname -r)"; echo "arch=$(uname -m)"; for t in ${[...TOOLS]}; do if command -v "$t" >/dev/null 2>&1; then echo "tool.$t=$("$t" --version 2>/dev/null | head -n1)"; fi; done`;
+}
+
+export function parseHostFacts(stdout: string): HostFacts {
+  const kv = new Map<string, string>();
+  for (const line of stdout.split("\n")) {
+    const i = line.indexOf("=");
+    if (i > 0) kv.set(line.slice(0, i), line.slice(i + 1).trim());
+  }
+  const tools: Record<string, string> = {};
+  for (const [k, v] of kv) if (k.startsWith("tool.")) tools[k.slice(5)] = v || "present";
+  const need = (k: string) => {
+    const v = kv.get(k);
+    if (!v) throw new Error(`the host probe did not report ${k}: ${JSON.stringify(stdout.slice(0, 200))}`);
+    return v;
+  };
+  return {
+    hostname: need("hostname"),
+    machineId: need("machineId"),
+    os: need("os").trim(),
+    kernel: need("kernel"),
+    arch: need("arch"),
+    tools,
+  };
+}

@@ -1,0 +1,26 @@
+import type * as provider from "@pulumi/pulumi/provider";
+import type { SshTarget } from "../src/ssh";
+
+/**
+ * What every resource kind implements. The plugin (`providers/main.ts`)
+ * dispatches by type token; inputs and outputs arrive with secrets unwrapped
+ * and leave with the kind's secret paths wrapped again.
+ */
+export interface ResourceKind<Inputs, Outputs> {
+  /** `drove:index:<Name>` */
+  readonly token: string;
+  /** Property paths (top level or `a.b`) that are secrets in inputs and outputs. */
+  readonly secretPaths: readonly string[];
+  check(news: Record<string, unknown>): { inputs: Inputs; failures: provider.CheckFailure[] };
+  diff(olds: Inputs, news: Inputs): provider.DiffResult;
+  create(inputs: Inputs): Promise<{ id: string; outs: Outputs }>;
+  /** Returns undefined when the thing is gone from the machine. */
+  read(id: string, props: Outputs): Promise<{ outs: Outputs; inputs: Inputs } | undefined>;
+  update(id: string, olds: Outputs, news: Inputs): Promise<Outputs>;
+  delete(id: string, props: Outputs): Promise<void>;
+}
+
+/** The SSH connection each machine-side resource carries in its inputs. */
+export interface ConnectionInputs extends SshTarget {}
+
+export type AnyKind = ResourceKind<any, any>;

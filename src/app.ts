@@ -1,0 +1,112 @@
+import { writeFileSync } from "node:fs";
+import * as pulumi from "@pulumi/pulumi";
+import { Construct, type IConstruct } from "constructs";
+import * as yaml from "js-yaml";
+import { ValidationError } from "./errors";
+import { DroveResource, isResourceConstruct, type ResourceSpec } from "./resource";
+
+export interface AppProps {
+  /**
+   * Where `synth()` writes the desired state as YAML instead of deploying;
+   * `drove synth` sets it through DROVE_SYNTH_OUT ("-" for stdout).
+   * @default process.env.DROVE_SYNTH_OUT
+   */
+  readonly synthOut?: string;
+}
+
+const APP = Symbol.for("drove.app");
+
+/**
+ * The root of a drove program. Build the tree, then call `synth()`: it runs
+ * every validation (before any SSH), then registers one Pulumi resource per
+ * machine-side construct, or writes the desired state as YAML.
+ */
+export class App extends Construct {
+  static isApp(x: unknown): x is App {
+    return typeof x === "object" && x !== null && (x as Record<symbol, unknown>)[APP] === true;
+  }
+
+  readonly synthOut: string | undefined;
+  private readonly resources = new Map<IConstruct, pulumi.CustomResource>();
+  private synthesized = false;
+
+  constructor(props: AppProps = {}) {
+    super(undefined as unknown as Construct, "");
+    Object.defineProperty(this, APP, { value: true });
+    this.synthOut = props.synthOut ?? process.env.DROVE_SYNTH_OUT;
+  }
+
+  /** Every validation message in the tree, each with its construct path. */
+  validate(): string[] {
+    const errors: string[] = [];
+    for (const c of this.node.findAll()) {
+      for (const msg of c.node.validate()) errors.push(`${c.node.path || "(app)"}: ${msg}`);
+    }
+    return errors;
+  }
+
+  /**
+   * Validates the tree, then deploys it (inside `pulumi up`/`preview`) or writes
+   * it as YAML (under `drove synth`). Returns the Pulumi resources by path.
+   */
+  synth(): ReadonlyMap<string, pulumi.CustomResource> {
+    if (this.synthesized) throw new ValidationError(["synth() was called twice on one App; call it once, after building the tree"]);
+    this.synthesized = true;
+    const errors = this.validate();
+    if (errors.length) throw new ValidationError(errors);
+    const specs = this.node
+      .findAll()
+      .filter(isResourceConstruct)
+      .map((c) => ({ construct: c, spec: c._toSpec() }));
+    if (this.synthOut !== undefined) {
+      const text = renderYaml(specs);
+      if (this.synthOut === "-") process.stdout.write(text);
+      else writeFileSync(this.synthOut, text);
+      return new Map();
+    }
+    const byPath = new Map<string, pulumi.CustomResource>();
+    for (const { construct, spec } of specs) {
+      const parent = spec.parent ? this.resources.get(spec.parent) : undefined;
+      const props: pulumi.Inputs = { ...spec.props };
+      for (const o of spec.outputs ?? []) if (!(o in props)) props[o] = undefined;
+      const res = new DroveResource(spec.type, construct.node.path, props, parent ? { parent, dependsOn: [parent] } : {});
+      this.resources.set(construct, res);
+      byPath.set(construct.node.path, res);
+    }
+    return byPath;
+  }
+
+  /** @internal The Pulumi resource a construct rendered to (after synth). */
+  _resourceOf(c: IConstruct): pulumi.CustomResource | undefined {
+    return this.resources.get(c);
+  }
+}
+
+/** The desired state, per host, as reviewable YAML. Secrets and unknowns are marked, never shown. */
+function renderYaml(specs: { construct: IConstruct; spec: ResourceSpec }[]): string {
+  const hosts: Record<string, unknown[]> = {};
+  for (const { construct, spec } of specs) {
+    const host = spec.parent ? spec.parent.node.path : construct.node.path;
+    (hosts[host] ??= []).push({ path: construct.node.path, type: spec.type, props: plain(spec.props) });
+  }
+  return yaml.dump({ apiVersion: "drove/v1", hosts }, { lineWidth: 120, noRefs: true, sortKeys: false });
+}
+
+function plain(v: unknown): unknown {
+  if (pulumi.Output.isInstance(v)) return "(known after apply)";
+  if (v instanceof Promise) return "(known after apply)";
+  if (Array.isArray(v)) return v.map(plain);
+  if (typeof v === "object" && v !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = plain(x);
+    return out;
+  }
+  return v;
+}
+
+/** The App a construct belongs to. */
+export function appOf(c: IConstruct): App {
+  const root = c.node.root;
+  if (!App.isApp(root)) throw new ValidationError([`${c.node.path}: drove constructs must live in a drove App (new App())`]);
+  return root;
+}

@@ -1,0 +1,46 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import type { Construct, IConstruct } from "constructs";
+
+const SPEC = Symbol.for("drove.resource");
+
+/**
+ * What a construct renders to: one resource on one machine. Rendered lazily, at
+ * synth, so that `add*()` calls made after construction still count.
+ */
+export interface ResourceSpec {
+  /** The provider's type token, `drove:index:<Kind>`. */
+  readonly type: string;
+  /** Properties as the provider receives them (Pulumi inputs allowed). */
+  readonly props: Record<string, pulumi.Input<unknown>>;
+  /** Output property names the program may read. */
+  readonly outputs?: readonly string[];
+  /** The construct whose resource is this one's parent (its host). */
+  readonly parent?: IConstruct;
+}
+
+/** A construct that renders to a machine-side resource. */
+export interface IResourceConstruct extends IConstruct {
+  /** @internal */
+  _toSpec(): ResourceSpec;
+}
+
+export function markResource(c: Construct): void {
+  Object.defineProperty(c, SPEC, { value: true });
+}
+
+/** Cross-package safe check, as `Construct.isConstruct` does. */
+export function isResourceConstruct(x: unknown): x is IResourceConstruct {
+  return typeof x === "object" && x !== null && (x as Record<symbol, unknown>)[SPEC] === true;
+}
+
+/** The Pulumi custom resource every drove resource is, served by `pulumi-resource-drove`. */
+export class DroveResource extends pulumi.CustomResource {
+  constructor(type: string, name: string, props: pulumi.Inputs, opts: pulumi.CustomResourceOptions = {}) {
+    super(type, name, props, { version: PROVIDER_VERSION, ...opts });
+  }
+}
+
+/** The provider plugin's version: drove's own, so the engine runs the provider this package ships. */
+const PROVIDER_VERSION: string = JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")).version;

@@ -1,0 +1,251 @@
+import { readFileSync } from "node:fs";
+import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import pLimit from "p-limit";
+import { HostError, reasonOf } from "../errors";
+import { quote, type ShellCommand } from "../quote";
+import { redact } from "../secrets";
+import { fingerprint, knownHostKeys, parsePinnedHostKey } from "./host-key";
+
+/** Where and how to reach a machine over SSH. */
+export interface SshTarget {
+  /** Address or DNS name. */
+  readonly host: string;
+  /** @default 22 */
+  readonly port?: number;
+  /** @default "root" */
+  readonly user?: string;
+  /** A private key in OpenSSH or PEM form. A secret: never logged. */
+  readonly privateKey?: string;
+  /** The passphrase of `privateKey`, if it has one. A secret. */
+  readonly privateKeyPassphrase?: string;
+  /** A password, where keys are not used. A secret. */
+  readonly password?: string;
+  /** The host key to expect: `SHA256:...` or an `ssh-ed25519 AAAA...` line. */
+  readonly hostKey?: string;
+  /** A known_hosts file to check the host key against, when `hostKey` is not given. */
+  readonly knownHostsFile?: string;
+  /** Run commands through `sudo -n` (for a non-root user). @default user !== "root" */
+  readonly sudo?: boolean;
+  /** A machine to hop through first (it may have its own `jump`). */
+  readonly jump?: SshTarget;
+  /** @default 10000 */
+  readonly connectTimeoutMs?: number;
+}
+
+export interface ExecResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface ExecOptions {
+  /** Bytes fed to the command's standard input. */
+  readonly stdin?: string | Buffer;
+  /** Run as the login user even when the target uses sudo. */
+  readonly noSudo?: boolean;
+}
+
+/** `user@host:port`, for messages. */
+export function describeTarget(t: SshTarget): string {
+  return `${t.user ?? "root"}@${t.host}${(t.port ?? 22) === 22 ? "" : `:${t.port}`}`;
+}
+
+/** The secrets a target carries, for redaction. */
+export function targetSecrets(t: SshTarget | undefined): string[] {
+  if (!t) return [];
+  return [t.privateKey, t.privateKeyPassphrase, t.password, ...targetSecrets(t.jump)].filter(
+    (s): s is string => typeof s === "string",
+  );
+}
+
+const MAX_CHANNELS = 8; // OpenSSH's MaxSessions defaults to 10
+
+/** One authenticated SSH connection; channels are multiplexed over it. */
+export class SshConnection {
+  private readonly channels = pLimit(MAX_CHANNELS);
+  private closed = false;
+  /** How many commands ran over this connection (for benchmarks and tests). */
+  commands = 0;
+
+  private constructor(
+    readonly target: SshTarget,
+    private readonly client: Client,
+    private readonly via?: SshConnection,
+  ) {
+    client.on("close", () => {
+      this.closed = true;
+    });
+    client.on("error", () => {
+      this.closed = true;
+    });
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Opens a connection (through `jump`, when given) and checks the host key. */
+  static async open(target: SshTarget): Promise<SshConnection> {
+    const via = target.jump ? await SshConnection.open(target.jump) : undefined;
+    const port = target.port ?? 22;
+    const name = describeTarget(target);
+    const expected = expectedHostKey(target);
+    let seen: string | undefined;
+    const client = new Client();
+    const config: ConnectConfig = {
+      host: target.host,
+      port,
+      username: target.user ?? "root",
+      readyTimeout: target.connectTimeoutMs ?? 10_000,
+      keepaliveInterval: 15_000,
+      keepaliveCountMax: 3,
+      hostVerifier: (key: Buffer) => {
+        seen = fingerprint(key);
+        return expected.accepts(key);
+      },
+    };
+    if (target.privateKey) config.privateKey = target.privateKey;
+    if (target.privateKeyPassphrase) config.passphrase = target.privateKeyPassphrase;
+    if (target.password) config.password = target.password;
+    if (via) config.sock = await via.forward(target.host, port);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error & { level?: string; code?: string }) => {
+        client.removeAllListeners("ready");
+        reject(connectError(name, err, expected, seen, target));
+      };
+      client.once("error", onError);
+      client.once("ready", () => {
+        client.removeListener("error", onError);
+        resolve();
+      });
+      try {
+        client.connect(config);
+      } catch (err) {
+        onError(err as Error);
+      }
+    });
+    return new SshConnection(target, client, via);
+  }
+
+  private forward(host: string, port: number): Promise<ClientChannel> {
+    return new Promise((resolve, reject) =>
+      this.client.forwardOut("127.0.0.1", 0, host, port, (err, ch) => (err ? reject(err) : resolve(ch))),
+    );
+  }
+
+  /** Runs one command under `sh -c`, through sudo when the target needs it. */
+  exec(command: ShellCommand, options: ExecOptions = {}): Promise<ExecResult> {
+    const useSudo = !options.noSudo && (this.target.sudo ?? (this.target.user ?? "root") !== "root");
+    const wrapped = (useSudo ? "sudo -n " : "") + "sh -c " + quote(command.text);
+    return this.channels(
+      () =>
+        new Promise<ExecResult>((resolve, reject) => {
+          if (this.closed) {
+            reject(new HostError(describeTarget(this.target), "run a command", "the SSH connection was closed"));
+            return;
+          }
+          this.commands++;
+          this.client.exec(wrapped, (err, stream) => {
+            if (err) {
+              reject(new HostError(describeTarget(this.target), "open an SSH channel", reasonOf(err)));
+              return;
+            }
+            const out: Buffer[] = [];
+            const errOut: Buffer[] = [];
+            stream.on("data", (d: Buffer) => out.push(d));
+            stream.stderr.on("data", (d: Buffer) => errOut.push(d));
+            stream.on("close", (code: number | null, signal?: string) => {
+              resolve({
+                code: code ?? (signal ? 128 : 255),
+                stdout: Buffer.concat(out).toString("utf8"),
+                stderr: Buffer.concat(errOut).toString("utf8"),
+              });
+            });
+            if (options.stdin !== undefined) stream.end(options.stdin);
+            else stream.end();
+          });
+        }),
+    );
+  }
+
+  close(): void {
+    this.closed = true;
+    this.client.end();
+    this.via?.close();
+  }
+}
+
+interface HostKeyCheck {
+  accepts(key: Buffer): boolean;
+  describe: string;
+}
+
+function expectedHostKey(target: SshTarget): HostKeyCheck {
+  const name = describeTarget(target);
+  if (target.hostKey) {
+    const pinned = parsePinnedHostKey(target.hostKey);
+    if (!pinned) {
+      throw new HostError(name, "check the host key", `hostKey ${JSON.stringify(target.hostKey)} is neither a SHA256 fingerprint nor a public key line`, {
+        fixes: ["set hostKey to the output of `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the machine (SHA256:...)", "set it to the key line itself (ssh-ed25519 AAAA...)"],
+      });
+    }
+    return { accepts: (key) => fingerprint(key) === pinned, describe: pinned };
+  }
+  if (target.knownHostsFile) {
+    let text: string;
+    try {
+      text = readFileSync(target.knownHostsFile, "utf8");
+    } catch (err) {
+      throw new HostError(name, "check the host key", `the known_hosts file ${target.knownHostsFile} cannot be read (${reasonOf(err)})`, {
+        fixes: ["create it with `ssh-keyscan`, checked against the machine's console", "pin the key with the hostKey prop instead"],
+      });
+    }
+    const keys = knownHostKeys(text, target.host, target.port ?? 22);
+    return {
+      accepts: (key) => keys.some((k) => k.equals(key)),
+      describe: keys.length ? keys.map(fingerprint).join(" or ") : `an entry in ${target.knownHostsFile} (there is none for this host)`,
+    };
+  }
+  throw new HostError(name, "connect", "no host key is pinned, and drove never connects to an unverified machine", {
+    fixes: ["set hostKey to the machine's host key fingerprint (SHA256:..., from `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`)", "set knownHostsFile to a known_hosts file that lists it"],
+  });
+}
+
+const RETRYABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
+
+function connectError(
+  name: string,
+  err: Error & { level?: string; code?: string },
+  expected: HostKeyCheck,
+  seen: string | undefined,
+  target: SshTarget,
+): HostError {
+  const secrets = targetSecrets(target);
+  const reason = redact(reasonOf(err), secrets);
+  if (/verification failed/i.test(reason) && seen) {
+    return Object.assign(
+      new HostError(name, "connect", `its host key is ${seen}, but ${expected.describe} was expected, so drove refused it`, {
+        fixes: [
+          "the machine was reinstalled or its keys rotated: check the new key on its console and update hostKey",
+          "someone is intercepting the connection: do not proceed",
+        ],
+      }),
+      { retryable: false },
+    );
+  }
+  if (err.level === "client-authentication") {
+    return Object.assign(
+      new HostError(name, "log in", `the server refused every offered credential for user ${target.user ?? "root"}`, {
+        fixes: ["add the public half of privateKey to ~/.ssh/authorized_keys of that user on the machine", "set user/privateKey to an account that is authorised"],
+      }),
+      { retryable: false },
+    );
+  }
+  const timedOut = /timed out/i.test(reason) || err.level === "client-timeout";
+  return Object.assign(
+    new HostError(name, "connect", timedOut ? "it did not answer in time" : reason, {
+      fixes: ["check that the machine is up and sshd listens on that address and port", "check the address in the host's props"],
+    }),
+    { retryable: timedOut || (err.code !== undefined && RETRYABLE.has(err.code)) },
+  );
+}

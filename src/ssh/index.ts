@@ -1,0 +1,3 @@
+export * from "./connection";
+export * from "./host-key";
+export * from "./pool";

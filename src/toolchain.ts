@@ -1,0 +1,92 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { delimiter, join } from "node:path";
+import { DroveError } from "./errors";
+import { cacheDir, packageRoot, stateDir } from "./paths";
+
+/** The one Pulumi version, as package.json pins @pulumi/pulumi. */
+export function pulumiVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8"));
+  return pkg.dependencies["@pulumi/pulumi"];
+}
+
+export function pulumiBinDir(): string {
+  return join(cacheDir(), "pulumi", `v${pulumiVersion()}`, "bin");
+}
+
+/**
+ * Makes sure the Pulumi CLI and language host are there (PATH, download, or a
+ * build from Go modules; see scripts/setup-pulumi.sh) and returns their folder.
+ */
+export function ensurePulumi(): string {
+  try {
+    return execFileSync("bash", [join(packageRoot, "scripts", "setup-pulumi.sh")], {
+      stdio: ["ignore", "pipe", "inherit"],
+      encoding: "utf8",
+    }).trim();
+  } catch {
+    throw new DroveError("Unable to set up the Pulumi CLI (see the messages above)", {
+      fixes: ["install Go 1.25+ so drove can build it", `install Pulumi v${pulumiVersion()} yourself and put it on PATH`],
+    });
+  }
+}
+
+/** drove's own version: the provider plugin's version. */
+export function droveVersion(): string {
+  return JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")).version;
+}
+
+/**
+ * Installs drove's resource provider plugin into PULUMI_HOME, at drove's
+ * version, as Pulumi installs any plugin: a folder `resource-drove-v<version>`
+ * whose `pulumi-resource-drove` launches this package's provider.
+ */
+export function installProviderPlugin(pulumiHome: string): string {
+  const dir = join(pulumiHome, "plugins", `resource-drove-v${droveVersion()}`);
+  const launcher = join(dir, "pulumi-resource-drove");
+  const target = join(packageRoot, "providers", "pulumi-resource-drove");
+  const script = `#!/bin/sh\nexec ${JSON.stringify(target)} "$@"\n`;
+  if (!existsSync(launcher) || readFileSync(launcher, "utf8") !== script) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(launcher, script, { mode: 0o755 });
+  }
+  return dir;
+}
+
+/**
+ * The environment in which the plain `pulumi` command works offline for a
+ * drove project: the pinned CLI and drove's provider first on PATH, a file
+ * backend in the project's state folder, the passphrase secrets provider, and
+ * no update checks or plugin downloads.
+ */
+export function offlineEnv(): Record<string, string> {
+  const state = stateDir();
+  const backend = join(state, "pulumi");
+  mkdirSync(backend, { recursive: true });
+  const passphraseFile = join(state, "passphrase");
+  if (!existsSync(passphraseFile) && !process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
+    writeFileSync(passphraseFile, randomBytes(24).toString("base64url") + "\n", { mode: 0o600 });
+  }
+  const env: Record<string, string> = {
+    PATH: [pulumiBinDir(), join(packageRoot, "bin"), process.env.PATH ?? ""].join(delimiter),
+    PULUMI_BACKEND_URL: process.env.PULUMI_BACKEND_URL ?? `file://${backend}`,
+    PULUMI_HOME: process.env.PULUMI_HOME ?? join(cacheDir(), "pulumi-home"),
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+    DROVE_STATE: state,
+  };
+  installProviderPlugin(env.PULUMI_HOME);
+  if (!process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
+    env.PULUMI_CONFIG_PASSPHRASE_FILE = passphraseFile;
+  }
+  return env;
+}
+
+/** `export K='v'` lines for `eval "$(drove env)"`. */
+export function renderEnv(env: Record<string, string>): string {
+  return Object.entries(env)
+    .map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`)
+    .join("\n");
+}
