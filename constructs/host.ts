@@ -5,7 +5,7 @@ import { appOf } from "../src/app";
 import { ValidationError } from "../src/errors";
 import type { HostFacts } from "../providers/host/facts";
 import { loadInventory, type InventoryMachine } from "../src/inventory";
-import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
+import { markResource, secretInput, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { parsePinnedHostKey, type SshTarget } from "../src/ssh";
 import { File, type FileProps } from "./file";
 
@@ -147,18 +147,18 @@ export class Host extends Construct implements IResourceConstruct {
     return res.facts;
   }
 
-  /** How the provider reaches this machine; secrets stay secrets. */
-  get connection(): pulumi.Output<SshTarget> {
+  /** How the provider reaches this machine; credentials are always Pulumi secrets. */
+  get connection(): pulumi.Input<SshTarget> {
     const p = this.props;
-    return pulumi.output({
+    return {
       host: p.address,
       port: this.port,
       user: this.user,
-      ...(p.privateKey !== undefined ? { privateKey: pulumi.secret(p.privateKey) } : {}),
-      ...(p.password !== undefined ? { password: pulumi.secret(p.password) } : {}),
+      ...(p.privateKey !== undefined ? { privateKey: secretInput(p.privateKey) } : {}),
+      ...(p.password !== undefined ? { password: secretInput(p.password) } : {}),
       ...(p.hostKey !== undefined ? { hostKey: p.hostKey } : {}),
       ...(p.knownHostsFile !== undefined ? { knownHostsFile: p.knownHostsFile } : {}),
-    }) as pulumi.Output<SshTarget>;
+    } as pulumi.Input<SshTarget>;
   }
 
   /** @internal */

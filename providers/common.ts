@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import type * as provider from "@pulumi/pulumi/provider";
 import { HostError, reasonOf } from "../src/errors";
 import { and } from "../src/quote";
@@ -36,7 +37,7 @@ export function checkConnection(value: unknown, failures: Failures, prop = "conn
       property: `${prop}.hostKey`,
       reason: "no host key is pinned: set `hostKey` (SHA256:... from `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`) or `knownHostsFile`; drove never connects to an unverified machine",
     });
-  } else if (typeof c.hostKey === "string" && !parsePinnedHostKey(c.hostKey)) {
+  } else if (typeof c.hostKey === "string" && !isUnknown(c.hostKey) && !parsePinnedHostKey(c.hostKey)) {
     failures.push({ property: `${prop}.hostKey`, reason: "`hostKey` must be a SHA256:... fingerprint or an `ssh-ed25519 AAAA...` public key line" });
   }
   if (c.privateKey === undefined && c.password === undefined && !isUnknown(c.privateKey)) {
@@ -78,10 +79,10 @@ export function diffInputs(
       if (connectionIdentity(o) !== connectionIdentity(n)) {
         changed.push(k);
         replaces.push(k);
-      } else if (JSON.stringify(o) !== JSON.stringify(n)) changed.push(k);
+      } else if (!isDeepStrictEqual(o, n)) changed.push(k);
       continue;
     }
-    if (JSON.stringify(olds[k]) !== JSON.stringify(news[k])) {
+    if (!isDeepStrictEqual(olds[k], news[k])) {
       changed.push(k);
       if (replaceOn.includes(k)) replaces.push(k);
     }
@@ -120,6 +121,10 @@ export async function withHost<T>(target: SshTarget, fn: (conn: SshConnection) =
     return await fn(await pool.get(target));
   } catch (err) {
     const msg = redact(reasonOf(err), targetSecrets(target));
-    throw err instanceof HostError ? Object.assign(err, { message: msg }) : new HostError(describeTarget(target), "reconcile", msg);
+    if (err instanceof HostError) {
+      err.message = msg;
+      throw err;
+    }
+    throw new HostError(describeTarget(target), "reconcile", msg);
   }
 }

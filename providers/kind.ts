@@ -11,8 +11,11 @@ export interface ResourceKind<Inputs, Outputs> {
   readonly token: string;
   /** Property paths (top level or `a.b`) that are secrets in inputs and outputs. */
   readonly secretPaths: readonly string[];
+  /** Properties only the provider sets (never compared as desired state). */
+  readonly outputOnly: readonly string[];
   check(news: Record<string, unknown>): { inputs: Inputs; failures: provider.CheckFailure[] };
-  diff(olds: Inputs, news: Inputs): provider.DiffResult;
+  /** `olds` are the old outputs (as the engine sends them), `news` the checked inputs. */
+  diff(olds: Outputs, news: Inputs): provider.DiffResult;
   create(inputs: Inputs): Promise<{ id: string; outs: Outputs }>;
   /** Returns undefined when the thing is gone from the machine. */
   read(id: string, props: Outputs): Promise<{ outs: Outputs; inputs: Inputs } | undefined>;

@@ -5,6 +5,7 @@
 import * as provider from "@pulumi/pulumi/provider";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { isConnectError } from "../src/errors";
 import { isWireSecret, unwrapSecrets, wrapSecret } from "../src/secrets";
 import type { AnyKind } from "./kind";
 import { fileKind } from "./file/provider";
@@ -55,7 +56,17 @@ const drove: provider.Provider = {
   },
   async read(id, urn, props) {
     const kind = kindOf(urn);
-    const r = await kind.read(id, unwrapSecrets(props));
+    let r: Awaited<ReturnType<AnyKind["read"]>>;
+    try {
+      r = await kind.read(id, unwrapSecrets(props));
+    } catch (err) {
+      // The machine is out of reach: keep what is known of it. Its Host says
+      // so, and the next change to it fails, for it alone, with the reason.
+      if (!isConnectError(err)) throw err;
+      const known = unwrapSecrets<Record<string, unknown>>(props);
+      const inputs = Object.fromEntries(Object.entries(known).filter(([k]) => !kind.outputOnly.includes(k)));
+      return { id, props: protect(kind, known), inputs: protect(kind, inputs) };
+    }
     if (!r) return { id: "", props: {} };
     return { id, props: protect(kind, r.outs), inputs: protect(kind, r.inputs) };
   },

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Construct, type IConstruct } from "constructs";
 import * as yaml from "js-yaml";
 import { ValidationError } from "./errors";
-import { DroveResource, isResourceConstruct, type ResourceSpec } from "./resource";
+import { DroveResource, isResourceConstruct, isSecretInput, type ResourceSpec } from "./resource";
 
 export interface AppProps {
   /**
@@ -93,6 +93,7 @@ function renderYaml(specs: { construct: IConstruct; spec: ResourceSpec }[]): str
 }
 
 function plain(v: unknown): unknown {
+  if (isSecretInput(v)) return "[secret]";
   if (pulumi.Output.isInstance(v)) return "(known after apply)";
   if (v instanceof Promise) return "(known after apply)";
   if (Array.isArray(v)) return v.map(plain);

@@ -14,7 +14,8 @@ export class DroveError extends Error {
   readonly fixes: readonly string[];
   constructor(problem: string, options: DroveErrorOptions = {}) {
     const fixes = options.fixes ?? [];
-    super(problem.replace(/\.?$/, ".") + renderFixes(fixes), { cause: options.cause });
+    // A problem that ends with a newline (a list) is complete: a full stop would sit alone on the last line.
+    super((problem.endsWith("\n") ? problem : problem.replace(/\.?$/, ".")) + renderFixes(fixes), { cause: options.cause });
     this.name = "DroveError";
     this.fixes = fixes;
   }
@@ -38,9 +39,23 @@ export class HostError extends DroveError {
     reason: string,
     options: DroveErrorOptions = {},
   ) {
-    super(`Unable to ${action} on ${host}: ${reason}`, options);
+    super(`Unable to ${action} ${/^(connect|log in)\b/.test(action) ? "to" : "on"} ${host}: ${reason}`, options);
     this.name = "HostError";
   }
+}
+
+/** drove could not get a working SSH session on the host (down, wrong key, refused login). */
+export class ConnectError extends HostError {
+  constructor(host: string, action: string, reason: string, options: DroveErrorOptions & { retryable?: boolean } = {}) {
+    super(host, action, reason, options);
+    this.name = "ConnectError";
+    this.retryable = options.retryable ?? false;
+  }
+  readonly retryable: boolean;
+}
+
+export function isConnectError(err: unknown): err is ConnectError {
+  return err instanceof Error && err.name === "ConnectError";
 }
 
 /** One or more props or cross-construct checks failed; raised before any SSH. */

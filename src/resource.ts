@@ -26,6 +26,19 @@ export interface IResourceConstruct extends IConstruct {
   _toSpec(): ResourceSpec;
 }
 
+const SECRETS = new WeakSet<object>();
+
+/** A Pulumi secret that synth renders as `[secret]`. */
+export function secretInput(value: pulumi.Input<string>): pulumi.Output<string> {
+  const out = pulumi.secret(value);
+  SECRETS.add(out);
+  return out;
+}
+
+export function isSecretInput(x: unknown): boolean {
+  return typeof x === "object" && x !== null && SECRETS.has(x);
+}
+
 export function markResource(c: Construct): void {
   Object.defineProperty(c, SPEC, { value: true });
 }

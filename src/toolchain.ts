@@ -76,6 +76,8 @@ export function offlineEnv(): Record<string, string> {
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
     DROVE_STATE: state,
+    // One machine's failure must not stop the others from converging.
+    PULUMI_CONTINUE_ON_ERROR: "true",
   };
   installProviderPlugin(env.PULUMI_HOME);
   if (!process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {

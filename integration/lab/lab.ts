@@ -30,10 +30,14 @@ export interface LabConfig {
 
 export function labConfig(): LabConfig {
   const net = process.env.DROVE_LAB_NET ?? "10.213.0";
+  const prefix = process.env.DROVE_LAB_PREFIX ?? "drove";
+  if (!/^[a-z][a-z0-9]{0,9}$/.test(prefix)) {
+    throw new DroveError(`DROVE_LAB_PREFIX must be 1 to 10 lower-case letters or digits, starting with a letter, but it is ${JSON.stringify(prefix)}`);
+  }
   if (!/^\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(net)) {
     throw new DroveError(`DROVE_LAB_NET must be the first three octets of a /24 (like 10.213.0), but it is ${JSON.stringify(net)}`);
   }
-  return { dir: labDir(), bridge: process.env.DROVE_LAB_BRIDGE ?? "drove0", net, prefix: process.env.DROVE_LAB_PREFIX ?? "drove" };
+  return { dir: labDir(), bridge: process.env.DROVE_LAB_BRIDGE ?? `${prefix}0`, net, prefix };
 }
 
 export const MAX_MACHINES = 200;
@@ -60,7 +64,7 @@ function machine(cfg: LabConfig, index: number): Machine {
     name,
     address: `${cfg.net}.${10 + index}`,
     netns: `${cfg.prefix}-${name}`,
-    link: `${cfg.prefix.slice(0, 4)}-${name}`,
+    link: `${cfg.prefix}-${name}`,
     dir,
     root: join(dir, "root"),
   };
@@ -474,7 +478,7 @@ export async function labDown(log: Log = console.error): Promise<void> {
     const netnsList = (await run("ip", ["netns", "list"], { allowFail: true })).stdout
       .split("\n")
       .map((l) => l.split(" ")[0])
-      .filter((n) => n.startsWith(`${cfg.prefix}-m`));
+      .filter((n) => new RegExp(`^${cfg.prefix}-m\\d+$`).test(n));
     for (const n of netnsList) {
       const idx = Number(n.slice(`${cfg.prefix}-m`.length));
       if (Number.isInteger(idx) && !machines.some((m) => m.index === idx)) machines.push(machine(cfg, idx));
@@ -503,12 +507,12 @@ export async function leftovers(cfg: LabConfig = labConfig()): Promise<string[]>
   const netns = (await run("ip", ["netns", "list"], { allowFail: true })).stdout
     .split("\n")
     .map((l) => l.split(" ")[0])
-    .filter((n) => n.startsWith(`${cfg.prefix}-m`));
+    .filter((n) => new RegExp(`^${cfg.prefix}-m\\d+$`).test(n));
   if (netns.length) out.push(`network namespaces ${netns.join(", ")}`);
   const links = (await run("ip", ["-o", "link", "show"], { allowFail: true })).stdout
     .split("\n")
     .map((l) => l.split(":")[1]?.trim().split("@")[0])
-    .filter((n): n is string => !!n && (n === cfg.bridge || n.startsWith(`${cfg.prefix.slice(0, 4)}-m`)));
+    .filter((n): n is string => !!n && (n === cfg.bridge || new RegExp(`^${cfg.prefix}-m\\d+$`).test(n)));
   if (links.length) out.push(`links ${links.join(", ")}`);
   return out;
 }

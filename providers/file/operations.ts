@@ -39,7 +39,8 @@ export function planFile(d: FileDesired, fact: FileFact): Step[] {
   if (fact.state === "other") {
     throw new ConflictError(`${d.path} is a ${fact.type}, not a regular file, and drove does not replace it`);
   }
-  const owner = d.owner !== undefined || d.group !== undefined ? `${d.owner ?? ""}:${d.group ?? ""}` : undefined;
+  // `chown user:` would also set the user's login group: name only what was asked for.
+  const owner = d.group === undefined ? d.owner : `${d.owner ?? ""}:${d.group}`;
   if (fact.state === "absent" || fact.sha256 !== sha256(d.content)) {
     const dir = posix.dirname(d.path);
     const write = sh`umask 077 && tmp=$(mktemp ${dir}/.drove.XXXXXXXX) && { cat > "$tmp" && chmod ${d.mode} "$tmp"${owner ? sh` && chown ${owner} "$tmp"` : sh``} && mv -f "$tmp" ${d.path}; } || { rm -f "$tmp"; exit 1; }`;

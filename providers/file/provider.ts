@@ -38,6 +38,7 @@ function outputs(i: FileInputs): FileOutputs {
 export const fileKind: ResourceKind<FileInputs, FileOutputs> = {
   token: "drove:index:File",
   secretPaths: ["connection.privateKey", "connection.privateKeyPassphrase", "connection.password"],
+  outputOnly: ["sha256", "size"],
 
   check(news) {
     const failures: Failures = [];
@@ -75,7 +76,7 @@ export const fileKind: ResourceKind<FileInputs, FileOutputs> = {
   },
 
   diff(olds, news) {
-    return diffInputs(olds as never, news as never, ["path"], ["sha256", "size"]);
+    return diffInputs(olds as never, news as never, ["path"], this.outputOnly);
   },
 
   async create(inputs) {

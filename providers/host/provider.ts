@@ -1,6 +1,7 @@
 import type { ResourceKind } from "../kind";
+import { isConnectError } from "../../src/errors";
 import { checkConnection, diffInputs, runChecked, withHost, type Failures } from "../common";
-import type { SshTarget } from "../../src/ssh";
+import { SshPool, type SshTarget } from "../../src/ssh";
 import { hostFactsCommand, parseHostFacts, type HostFacts } from "./facts";
 
 export interface HostInputs {
@@ -11,13 +12,15 @@ export interface HostInputs {
 
 export interface HostOutputs extends HostInputs {
   readonly facts: HostFacts;
+  /** Set by a refresh that could not reach the machine: why. */
+  readonly unreachable?: string;
 }
 
 /** Facts are gathered once per host per run and shared. */
 const factsCache = new Map<string, Promise<HostFacts>>();
 
 export function hostFacts(connection: SshTarget): Promise<HostFacts> {
-  const key = `${connection.user ?? "root"}@${connection.host}:${connection.port ?? 22}`;
+  const key = SshPool.key(connection);
   let p = factsCache.get(key);
   if (!p) {
     p = withHost(connection, async (conn) => parseHostFacts(await runChecked(conn, "gather facts", { command: hostFactsCommand() })));
@@ -39,6 +42,7 @@ function checkExpected(inputs: HostInputs, facts: HostFacts): void {
 export const hostKind: ResourceKind<HostInputs, HostOutputs> = {
   token: "drove:index:Host",
   secretPaths: ["connection.privateKey", "connection.privateKeyPassphrase", "connection.password"],
+  outputOnly: ["facts", "unreachable"],
 
   check(news) {
     const failures: Failures = [];
@@ -50,7 +54,10 @@ export const hostKind: ResourceKind<HostInputs, HostOutputs> = {
   },
 
   diff(olds, news) {
-    return diffInputs(olds as never, news as never, [], ["facts"]);
+    const d = diffInputs(olds as never, news as never, [], this.outputOnly);
+    // A machine the last refresh could not reach must be reached again: the
+    // update fails for it alone (its resources wait), and says why.
+    return olds.unreachable ? { ...d, changes: true } : d;
   },
 
   async create(inputs) {
@@ -60,9 +67,15 @@ export const hostKind: ResourceKind<HostInputs, HostOutputs> = {
   },
 
   async read(_id, props) {
-    const facts = await hostFacts(props.connection);
-    const { facts: _f, ...inputs } = props;
-    return { outs: { ...props, facts }, inputs: inputs as HostInputs };
+    const { facts: _f, unreachable: _u, ...inputs } = props;
+    try {
+      const facts = await hostFacts(props.connection);
+      return { outs: { ...inputs, facts } as HostOutputs, inputs: inputs as HostInputs };
+    } catch (err) {
+      // Not reaching a machine is news about it, not a reason to stop the whole run.
+      if (isConnectError(err)) return { outs: { ...props, unreachable: err.message }, inputs: inputs as HostInputs };
+      throw err;
+    }
   },
 
   async update(_id, _olds, news) {

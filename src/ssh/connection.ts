@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
 import pLimit from "p-limit";
-import { HostError, reasonOf } from "../errors";
+import { ConnectError, HostError, reasonOf } from "../errors";
 import { quote, type ShellCommand } from "../quote";
 import { redact } from "../secrets";
 import { fingerprint, knownHostKeys, parsePinnedHostKey } from "./host-key";
@@ -223,29 +223,21 @@ function connectError(
   const secrets = targetSecrets(target);
   const reason = redact(reasonOf(err), secrets);
   if (/verification failed/i.test(reason) && seen) {
-    return Object.assign(
-      new HostError(name, "connect", `its host key is ${seen}, but ${expected.describe} was expected, so drove refused it`, {
-        fixes: [
-          "the machine was reinstalled or its keys rotated: check the new key on its console and update hostKey",
-          "someone is intercepting the connection: do not proceed",
-        ],
-      }),
-      { retryable: false },
-    );
+    return new ConnectError(name, "connect", `its host key is ${seen}, but ${expected.describe} was expected, so drove refused it`, {
+      fixes: [
+        "the machine was reinstalled or its keys rotated: check the new key on its console and update hostKey",
+        "someone is intercepting the connection: do not proceed",
+      ],
+    });
   }
   if (err.level === "client-authentication") {
-    return Object.assign(
-      new HostError(name, "log in", `the server refused every offered credential for user ${target.user ?? "root"}`, {
-        fixes: ["add the public half of privateKey to ~/.ssh/authorized_keys of that user on the machine", "set user/privateKey to an account that is authorised"],
-      }),
-      { retryable: false },
-    );
+    return new ConnectError(name, "log in", `the server refused every offered credential for user ${target.user ?? "root"}`, {
+      fixes: ["add the public half of privateKey to ~/.ssh/authorized_keys of that user on the machine", "set user/privateKey to an account that is authorised"],
+    });
   }
   const timedOut = /timed out/i.test(reason) || err.level === "client-timeout";
-  return Object.assign(
-    new HostError(name, "connect", timedOut ? "it did not answer in time" : reason, {
-      fixes: ["check that the machine is up and sshd listens on that address and port", "check the address in the host's props"],
-    }),
-    { retryable: timedOut || (err.code !== undefined && RETRYABLE.has(err.code)) },
-  );
+  return new ConnectError(name, "connect", timedOut ? "it did not answer in time" : reason, {
+    fixes: ["check that the machine is up and sshd listens on that address and port", "check the address in the host's props"],
+    retryable: timedOut || (err.code !== undefined && RETRYABLE.has(err.code)),
+  });
 }

@@ -59,7 +59,8 @@ function hostMatches(field: string, names: string[]): boolean {
 }
 
 function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  // Only * and ? are wildcards (as in OpenSSH's match_pattern); everything else, `[host]:port` brackets included, is literal.
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
   return new RegExp(`^${body}$`, "i");
 }
 

@@ -1,5 +1,6 @@
+import { createHash } from "node:crypto";
 import pLimit from "p-limit";
-import { HostError } from "../errors";
+import { ConnectError, HostError } from "../errors";
 import { describeTarget, SshConnection, type SshTarget } from "./connection";
 
 export interface PoolOptions {
@@ -25,8 +26,16 @@ export class SshPool {
     this.handshakes = pLimit(options.concurrentHandshakes ?? 16);
   }
 
+  /**
+   * A connection is shared only by targets that agree on everything that was
+   * verified when it opened: address, user, the pinned host key and the
+   * credentials. A changed pin or key never rides on an older connection.
+   */
   static key(t: SshTarget): string {
-    return `${describeTarget(t)}|${t.jump ? SshPool.key(t.jump) : ""}`;
+    const creds = createHash("sha256")
+      .update(JSON.stringify([t.privateKey ?? "", t.privateKeyPassphrase ?? "", t.password ?? ""]))
+      .digest("hex");
+    return [describeTarget(t), t.hostKey ?? "", t.knownHostsFile ?? "", t.sudo ?? "", creds, t.jump ? SshPool.key(t.jump) : ""].join("|");
   }
 
   async get(target: SshTarget): Promise<SshConnection> {
@@ -61,7 +70,7 @@ export class SshPool {
       }
     }
     if (last instanceof HostError) throw last;
-    throw new HostError(describeTarget(target), "connect", String(last));
+    throw new ConnectError(describeTarget(target), "connect", String(last));
   }
 
   closeAll(): void {

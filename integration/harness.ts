@@ -1,0 +1,126 @@
+/**
+ * What integration tests share: an isolated lab (its own prefix, subnet and
+ * state folder, so it never touches a user's lab), a throw-away Pulumi project,
+ * and the real `pulumi` CLI run against it.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Inventory, InventoryMachine } from "../src/inventory";
+import { packageRoot } from "../src/paths";
+import { SshConnection } from "../src/ssh";
+import { sh, type ShellCommand } from "../src/quote";
+import { ensurePulumi, offlineEnv } from "../src/toolchain";
+import { labDown, labUp, leftovers } from "./lab/lab";
+
+export interface TestLab {
+  readonly inventory: Inventory;
+  readonly stateDir: string;
+  /** Runs a command on a machine as root (for checking what drove did, and for making drift). */
+  ssh(machine: string, command: ShellCommand): Promise<{ code: number; stdout: string; stderr: string }>;
+  machine(name: string): InventoryMachine;
+  down(): Promise<string[]>;
+}
+
+/** Boots an isolated lab of `count` machines. `net` is the third octet of its /24. */
+export async function bootTestLab(name: string, net: number, count: number): Promise<TestLab> {
+  const stateDir = mkdtempSync(join(tmpdir(), `drove-it-${name}-`));
+  process.env.DROVE_STATE = stateDir;
+  process.env.DROVE_LAB_PREFIX = name;
+  process.env.DROVE_LAB_NET = `10.213.${net}`;
+  delete process.env.DROVE_LAB_BRIDGE;
+  delete process.env.DROVE_INVENTORY;
+  const inventory = await labUp(count, () => undefined);
+  const conns = new Map<string, Promise<SshConnection>>();
+  const machine = (n: string) => {
+    const m = inventory.machines.find((x) => x.name === n);
+    if (!m) throw new Error(`no machine ${n} in the test lab`);
+    return m;
+  };
+  return {
+    inventory,
+    stateDir,
+    machine,
+    async ssh(n, command) {
+      let c = conns.get(n);
+      if (!c) {
+        const m = machine(n);
+        c = SshConnection.open({ host: m.address, user: m.user, privateKey: readFileSync(m.privateKeyPath, "utf8"), hostKey: m.hostKey });
+        conns.set(n, c);
+      }
+      return (await c).exec(command);
+    },
+    async down() {
+      for (const c of conns.values()) (await c.catch(() => undefined))?.close();
+      await labDown(() => undefined);
+      const left = await leftovers();
+      rmSync(stateDir, { recursive: true, force: true });
+      return left;
+    },
+  };
+}
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stdout and stderr together, for messages. */
+  readonly output: string;
+}
+
+/** A throw-away Pulumi project running one of `integration/programs/*.ts`, with a stack. */
+export class TestProject {
+  readonly dir: string;
+  private readonly env: NodeJS.ProcessEnv;
+
+  private constructor(program: string, stack: string) {
+    ensurePulumi();
+    this.dir = mkdtempSync(join(process.env.DROVE_STATE ?? tmpdir(), "project-"));
+    symlinkSync(join(packageRoot, "node_modules"), join(this.dir, "node_modules"));
+    writeFileSync(join(this.dir, "package.json"), JSON.stringify({ name: "drove-it", main: "index.ts" }));
+    writeFileSync(
+      join(this.dir, "Pulumi.yaml"),
+      ["name: drove-it", "runtime:", "  name: nodejs", "  options: {typescript: true}", "options:", "  refresh: always", ""].join("\n"),
+    );
+    writeFileSync(join(this.dir, "index.ts"), `export * from ${JSON.stringify(join(packageRoot, "integration", "programs", program))};\n`);
+    mkdirSync(join(this.dir, ".drove"), { recursive: true });
+    this.env = { ...process.env, ...offlineEnv(), PULUMI_STACK: stack };
+  }
+
+  static async create(program: string, stack = "it"): Promise<TestProject> {
+    const p = new TestProject(program, stack);
+    const r = await p.pulumi(["stack", "init", stack]);
+    if (r.code !== 0) throw new Error(`pulumi stack init failed:\n${r.output}`);
+    return p;
+  }
+
+  /** Runs the real `pulumi` CLI in the project. Never throws for a non-zero exit. */
+  pulumi(args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+    return new Promise((resolve) => {
+      execFile(
+        "pulumi",
+        [...args, "--non-interactive", "--color=never"],
+        { cwd: this.dir, env: { ...this.env, ...extraEnv }, maxBuffer: 64 * 1024 * 1024 },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
+          resolve({ code, stdout, stderr, output: `${stdout}\n${stderr}` });
+        },
+      );
+    });
+  }
+
+  config(values: Record<string, string>, secret = false): Promise<CliResult> {
+    const args = ["config", "set-all"];
+    for (const [k, v] of Object.entries(values)) args.push(secret ? "--secret" : "--plaintext", `${k}=${v}`);
+    return this.pulumi(args);
+  }
+
+  /** The stack's state file, as the file backend stores it. */
+  stateText(): string {
+    const dir = join(this.env.PULUMI_BACKEND_URL!.replace(/^file:\/\//, ""), ".pulumi", "stacks", "drove-it");
+    return readFileSync(join(dir, `${this.env.PULUMI_STACK}.json`), "utf8");
+  }
+}
+
+export { sh };

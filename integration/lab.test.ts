@@ -1,0 +1,103 @@
+/**
+ * The lab itself: real machines (systemd as PID 1, sshd, a TPM each, a
+ * registry), idempotent, refusing a second concurrent run, and leaving
+ * nothing behind.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { packageRoot } from "../src/paths";
+import { bootTestLab, sh, type TestLab } from "./harness";
+import { labUp, leftovers } from "./lab/lab";
+
+function drove(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) =>
+    execFile(join(packageRoot, "bin", "drove"), args, { env }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` }),
+    ),
+  );
+}
+
+let lab: TestLab;
+
+describe("the lab", { timeout: 10 * 60_000 }, () => {
+  before(async () => {
+    lab = await bootTestLab("drovelt", 22, 2);
+  });
+
+  after(async () => {
+    if (lab) assert.deepEqual(await lab.down(), [], "the lab left something behind");
+  });
+
+  test("each machine runs systemd as PID 1 with its own hostname, machine-id, host key and TPM", async () => {
+    // given two booted machines
+    const ids = new Set<string>();
+    for (const m of lab.inventory.machines) {
+      // when
+      const r = await lab.ssh(
+        m.name,
+        sh`ps -p 1 -o comm=; hostname; cat /etc/machine-id; ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f2; . /etc/environment; TPM2TOOLS_TCTI="$TPM2TOOLS_TCTI" tpm2_getrandom --hex 8`,
+      );
+      // then
+      const [init, hostname, machineId, hostKey, random] = r.stdout.trim().split("\n");
+      assert.equal(init, "systemd", r.stderr);
+      assert.equal(hostname, m.name);
+      assert.equal(machineId, m.machineId);
+      assert.equal(hostKey, m.hostKey);
+      assert.match(random ?? "", /^[0-9a-f]{16}$/, `tpm2_getrandom: ${r.stderr}`);
+      ids.add(machineId);
+    }
+    assert.equal(ids.size, 2, "machine-ids are unique");
+  });
+
+  test("machines reach each other by name, and the registry on the bridge", async () => {
+    // when
+    const r = await lab.ssh("m1", sh`getent hosts m2 | cut -d' ' -f1; curl -fsS -o /dev/null -w '%{http_code}' http://${lab.inventory.lab!.registry}/v2/`);
+    // then
+    assert.equal(r.stdout.trim(), `${lab.machine("m2").address}\n200`, r.stderr);
+  });
+
+  test("a second `lab up` keeps the running machines as they are", async () => {
+    // given
+    const before = await lab.ssh("m1", sh`cat /proc/sys/kernel/random/boot_id`);
+    // when
+    const inv = await labUp(2, () => undefined);
+    // then
+    const after = await lab.ssh("m1", sh`cat /proc/sys/kernel/random/boot_id`);
+    assert.equal(after.stdout, before.stdout, "m1 was not rebooted");
+    assert.deepEqual(inv.machines.map((m) => m.hostKey), lab.inventory.machines.map((m) => m.hostKey));
+  });
+
+  test("a concurrent `lab up` is refused with a clear message", async () => {
+    // when two run at once
+    const [a, b] = await Promise.all([drove(["lab", "up", "--machines", "2"]), drove(["lab", "up", "--machines", "2"])]);
+    // then exactly one is refused, saying why and what to do
+    const refused = [a, b].filter((r) => r.code !== 0);
+    assert.equal(refused.length, 1, `${a.output}\n---\n${b.output}`);
+    assert.match(refused[0].output, /Another `drove lab` command is already working on the lab in .*\. Either wait for it to finish, or/);
+  });
+
+  test("a missing debootstrap is named, with the package and the fix, before anything starts", async () => {
+    // given a PATH with every tool but debootstrap
+    const bin = mkdtempSync(join(tmpdir(), "drove-path-"));
+    for (const tool of ["systemd-nspawn", "ip", "ssh-keygen", "swtpm", "swtpm_setup", "docker-registry", "node", "sh", "bash"]) {
+      const found = await new Promise<string>((r) => execFile("sh", ["-c", 'command -v "$1"', "sh", tool], (_e, o) => r(o.trim())));
+      if (found) symlinkSync(found, join(bin, tool));
+    }
+    // when
+    const r = await drove(["lab", "up", "--machines", "1"], { ...process.env, PATH: bin, DROVE_LAB_PREFIX: "drovenone", DROVE_LAB_NET: "10.213.23" });
+    // then
+    assert.notEqual(r.code, 0);
+    assert.match(r.output, /The lab needs programs that are not installed: debootstrap \(package debootstrap\)\. Either run `npm run setup`/);
+    assert.deepEqual(await leftovers({ dir: join(lab.stateDir, "lab"), bridge: "drovenone0", net: "10.213.23", prefix: "drovenone" }), []);
+  });
+
+  test("--machines outside 1..200 is refused with the range", async () => {
+    const r = await drove(["lab", "up", "--machines", "0"]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.output, /`--machines` must be a whole number between 1 and 200, but 0 was provided/);
+  });
+});
