@@ -6,7 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, symlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { packageRoot } from "../src/paths";
@@ -87,12 +87,14 @@ describe("the lab", { timeout: 10 * 60_000 }, () => {
       const found = await new Promise<string>((r) => execFile("sh", ["-c", 'command -v "$1"', "sh", tool], (_e, o) => r(o.trim())));
       if (found) symlinkSync(found, join(bin, tool));
     }
+    const state = mkdtempSync(join(tmpdir(), "drove-nolab-"));
     // when
-    const r = await drove(["lab", "up", "--machines", "1"], { ...process.env, PATH: bin, DROVE_LAB_PREFIX: "drovenone", DROVE_LAB_NET: "10.213.23" });
+    const r = await drove(["lab", "up", "--machines", "1"], { ...process.env, PATH: bin, DROVE_STATE: state, DROVE_LAB_PREFIX: "drovenone", DROVE_LAB_NET: "10.213.23" });
     // then
     assert.notEqual(r.code, 0);
     assert.match(r.output, /The lab needs programs that are not installed: debootstrap \(package debootstrap\)\. Either run `npm run setup`/);
-    assert.deepEqual(await leftovers({ dir: join(lab.stateDir, "lab"), bridge: "drovenone0", net: "10.213.23", prefix: "drovenone" }), []);
+    assert.deepEqual(await leftovers({ dir: join(state, "lab"), bridge: "drovenone0", net: "10.213.23", prefix: "drovenone" }), []);
+    assert.ok(!existsSync(join(state, "lab", "machines")), "no machine was started");
   });
 
   test("--machines outside 1..200 is refused with the range", async () => {

@@ -69,7 +69,7 @@ export function offlineEnv(): Record<string, string> {
     writeFileSync(passphraseFile, randomBytes(24).toString("base64url") + "\n", { mode: 0o600 });
   }
   const env: Record<string, string> = {
-    PATH: [pulumiBinDir(), join(packageRoot, "bin"), process.env.PATH ?? ""].join(delimiter),
+    PATH: [...pathPrefix(), process.env.PATH ?? ""].join(delimiter),
     PULUMI_BACKEND_URL: process.env.PULUMI_BACKEND_URL ?? `file://${backend}`,
     PULUMI_HOME: process.env.PULUMI_HOME ?? join(cacheDir(), "pulumi-home"),
     PULUMI_SKIP_UPDATE_CHECK: "true",
@@ -86,9 +86,18 @@ export function offlineEnv(): Record<string, string> {
   return env;
 }
 
-/** `export K='v'` lines for `eval "$(drove env)"`. */
+/** What `drove env` puts in front of PATH: the pinned CLI, then drove's own commands. */
+export function pathPrefix(): string[] {
+  return [pulumiBinDir(), join(packageRoot, "bin")];
+}
+
+/**
+ * `export K='v'` lines for `eval "$(drove env)"`. PATH is prepended to the
+ * shell's own PATH at eval time, not frozen as this process saw it.
+ */
 export function renderEnv(env: Record<string, string>): string {
+  const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
   return Object.entries(env)
-    .map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`)
+    .map(([k, v]) => (k === "PATH" ? `export PATH=${q(pathPrefix().join(delimiter))}"\${PATH:+:\$PATH}"` : `export ${k}=${q(v)}`))
     .join("\n");
 }
