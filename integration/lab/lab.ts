@@ -130,6 +130,7 @@ export async function labUp(count: number, log: Log = console.error): Promise<In
     const image = await ensureImage(log);
     const started = Date.now();
     const key = ensureClientKey(cfg);
+    await ensureHostLimits(count);
     await ensureBridge(cfg);
     await ensureRegistry(cfg, log);
     const wanted = Array.from({ length: count }, (_, i) => machine(cfg, i + 1));
@@ -166,6 +167,22 @@ function ensureClientKey(cfg: LabConfig): { privatePath: string; publicKey: stri
 async function linkExists(name: string, netns?: string): Promise<boolean> {
   const args = netns ? ["-n", netns, "link", "show", name] : ["link", "show", name];
   return (await run("ip", args, { allowFail: true })).code === 0;
+}
+
+/**
+ * Every machine's systemd takes several inotify instances; the kernel's default
+ * of 128 per user stops the lab at about 25 machines. Raise the limits (never
+ * lower them) for as many machines as asked.
+ */
+async function ensureHostLimits(count: number): Promise<void> {
+  const limits: [string, number][] = [
+    ["/proc/sys/fs/inotify/max_user_instances", Math.max(1024, 64 * count)],
+    ["/proc/sys/fs/inotify/max_user_watches", Math.max(524288, 16384 * count)],
+  ];
+  for (const [file, want] of limits) {
+    const have = Number(readFileSync(file, "utf8").trim());
+    if (have < want) writeFileSync(file, String(want));
+  }
 }
 
 async function ensureBridge(cfg: LabConfig): Promise<void> {

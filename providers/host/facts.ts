@@ -8,14 +8,14 @@ export interface HostFacts {
   readonly os: string;
   readonly kernel: string;
   readonly arch: string;
-  /** Programs drove can drive, with their versions; absent ones are left out. */
+  /** Programs drove can drive, with their versions ("present" when it printed none); absent ones are left out. */
   readonly tools: Readonly<Record<string, string>>;
 }
 
 const TOOLS = ["docker", "containerd", "runc", "podman", "crun", "systemd-nspawn", "etcd", "etcdctl", "tpm2_quote", "systemctl"] as const;
 
 export function hostFactsCommand(): ShellCommand {
-  return sh`. /etc/os-release 2>/dev/null; echo "os=\${ID:-unknown} \${VERSION_ID:-}"; echo "hostname=$(hostname)"; echo "machineId=$(cat /etc/machine-id 2>/dev/null)"; echo "kernel=$(uname -r)"; echo "arch=$(uname -m)"; for t in ${[...TOOLS]}; do if command -v "$t" >/dev/null 2>&1; then echo "tool.$t=$("$t" --version 2>/dev/null | head -n1)"; fi; done`;
+  return sh`. /etc/os-release 2>/dev/null; echo "os=\${ID:-unknown} \${VERSION_ID:-}"; echo "hostname=$(hostname)"; echo "machineId=$(cat /etc/machine-id 2>/dev/null)"; echo "kernel=$(uname -r)"; echo "arch=$(uname -m)"; for t in ${[...TOOLS]}; do if command -v "$t" >/dev/null 2>&1; then echo "tool.$t=$({ "$t" --version; "$t" version; } 2>/dev/null | grep -m1 -oE '[0-9]+[.][0-9]+([.][0-9]+)?')"; fi; done`;
 }
 
 export function parseHostFacts(stdout: string): HostFacts {
