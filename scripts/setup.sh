@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 log() { echo "drove setup: $*" >&2; }
 
 # Debian packages the lab uses on this machine.
-packages=(debootstrap systemd-container openssh-client swtpm swtpm-tools tpm2-tools docker-registry iproute2 iptables etcd-client curl ca-certificates)
+packages=(debootstrap systemd-container openssh-client swtpm swtpm-tools tpm2-tools docker-registry apt-cacher-ng iproute2 iptables etcd-client curl ca-certificates busybox-static)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,8 +24,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian's docker-registry starts a system-wide registry on :5000 when systemd
 # runs; the lab runs its own on its bridge instead.
+# The same for apt-cacher-ng: the lab runs its own, bound to its bridge.
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-  systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  systemctl disable --now docker-registry apt-cacher-ng >/dev/null 2>&1 || true
 fi
 
 # npm packages, reinstalled only when the lock file changed.

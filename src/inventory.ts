@@ -23,6 +23,8 @@ export interface Inventory {
     readonly subnet: string;
     readonly gateway: string;
     readonly registry: string;
+    /** An apt proxy the machines use for Debian packages. */
+    readonly aptProxy?: string;
   };
   readonly machines: readonly InventoryMachine[];
 }

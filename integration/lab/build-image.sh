@@ -24,9 +24,13 @@ fi
 # etcd, TPM tools. Keep in step with IMAGE_PACKAGES in integration/lab/image.ts.
 packages=(${DROVE_LAB_PACKAGES:?the package list comes from image.ts})
 
+mkdir -p "$(dirname "$dest")"
+# One builder at a time: a second lab booting meanwhile waits, then finds the image.
+exec 9>"$dest.lock"
+flock 9
+if [ -f "$dest/.drove-image-complete" ]; then exit 0; fi
 part="$dest.partial"
 rm -rf "$part"
-mkdir -p "$(dirname "$dest")"
 echo "drove lab: debootstrap bookworm from $mirror into $part" >&2
 debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,openssh-server,iproute2,ca-certificates bookworm "$part" "$mirror" >&2
 

@@ -23,6 +23,8 @@ export const IMAGE_PACKAGES = [
   "etcd-server",
   "etcd-client",
   "tpm2-tools",
+  "skopeo",
+  "umoci",
 ] as const;
 
 const BUILD_SCRIPT = join(__dirname, "build-image.sh");

@@ -11,7 +11,7 @@ import * as lockfile from "proper-lockfile";
 import pLimit from "p-limit";
 import { DroveError, reasonOf } from "../../src/errors";
 import { dumpInventory, loadInventory, type Inventory, type InventoryMachine } from "../../src/inventory";
-import { inventoryPath, labDir } from "../../src/paths";
+import { cacheDir, inventoryPath, labDir } from "../../src/paths";
 import { SshConnection, fingerprint } from "../../src/ssh";
 import { sh } from "../../src/quote";
 import { ensureImage } from "./image";
@@ -42,6 +42,7 @@ export function labConfig(): LabConfig {
 
 export const MAX_MACHINES = 200;
 const REGISTRY_PORT = 5000;
+const APT_PROXY_PORT = 3142;
 const TPM_PORT = 2321;
 
 type Log = (s: string) => void;
@@ -109,6 +110,7 @@ async function preflight(): Promise<void> {
     ["swtpm", "swtpm"],
     ["swtpm_setup", "swtpm-tools"],
     ["docker-registry", "docker-registry"],
+    ["apt-cacher-ng", "apt-cacher-ng"],
   ] as const) {
     if (!(await which(cmd))) missing.push(`${cmd} (package ${pkg})`);
   }
@@ -133,6 +135,7 @@ export async function labUp(count: number, log: Log = console.error): Promise<In
     await ensureHostLimits(count);
     await ensureBridge(cfg);
     await ensureRegistry(cfg, log);
+    await ensureAptProxy(cfg, log);
     const wanted = Array.from({ length: count }, (_, i) => machine(cfg, i + 1));
     // Machines beyond `count` from an earlier, larger lab go away.
     for (const m of existingMachines(cfg)) {
@@ -144,7 +147,7 @@ export async function labUp(count: number, log: Log = console.error): Promise<In
       wanted.map((m) => limit(() => bootMachine(cfg, m, image, key, hosts, log))),
     );
     const inv: Inventory = {
-      lab: { bridge: cfg.bridge, subnet: `${cfg.net}.0/24`, gateway: gateway(cfg), registry: registryAddress(cfg) },
+      lab: { bridge: cfg.bridge, subnet: `${cfg.net}.0/24`, gateway: gateway(cfg), registry: registryAddress(cfg), aptProxy: `${gateway(cfg)}:${APT_PROXY_PORT}` },
       machines: results,
     };
     writeFileSync(inventoryPath(), dumpInventory(inv));
@@ -235,6 +238,49 @@ async function ensureRegistry(cfg: LabConfig, log: Log): Promise<void> {
   log(`lab: warning: the registry did not answer on ${registryAddress(cfg)}; see ${join(dir, "log")}`);
 }
 
+/**
+ * Lab machines reach nothing but the lab: Debian packages come through an
+ * apt-cacher-ng on the bridge, which caches them in drove's cache for every
+ * later lab.
+ */
+async function ensureAptProxy(cfg: LabConfig, log: Log): Promise<void> {
+  const dir = join(cfg.dir, "apt-proxy");
+  mkdirSync(dir, { recursive: true });
+  const pidFile = join(dir, "pid");
+  const pid = readPid(pidFile);
+  const url = `http://${gateway(cfg)}:${APT_PROXY_PORT}/acng-report.html`;
+  if (isAlive(pid) && (await httpOk(url))) return;
+  const cache = join(cacheDir(), "lab", "apt-cache");
+  mkdirSync(cache, { recursive: true });
+  // Its own configuration: no remapping to other mirrors (Debian's default
+  // sends Debian requests to ftp.debian.org); it fetches what the machines ask for.
+  const conf = join(dir, "conf");
+  mkdirSync(conf, { recursive: true });
+  writeFileSync(
+    join(conf, "acng.conf"),
+    [
+      `CacheDir: ${cache}`,
+      `LogDir: ${dir}`,
+      "SupportDir: /usr/lib/apt-cacher-ng",
+      `BindAddress: ${gateway(cfg)}`,
+      `Port: ${APT_PROXY_PORT}`,
+      `SocketPath: ${join(dir, "socket")}`,
+      `PidFile: ${join(dir, "acng.pid")}`,
+      "ForeGround: 1",
+      "ReportPage: acng-report.html",
+      "ExThreshold: 4",
+      "",
+    ].join("\n"),
+  );
+  const newPid = spawnDetached("apt-cacher-ng", ["-c", conf], join(dir, "console.log"));
+  writeFileSync(pidFile, String(newPid));
+  for (let i = 0; i < 50; i++) {
+    if (await httpOk(url)) return;
+    await sleep(100);
+  }
+  log(`lab: warning: the apt proxy did not answer on ${gateway(cfg)}:${APT_PROXY_PORT}; see ${join(dir, "console.log")}`);
+}
+
 async function httpOk(url: string): Promise<boolean> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
@@ -287,10 +333,13 @@ async function bootMachine(
     machineId,
   };
 
-  if (isAlive(readPid(join(m.dir, "nspawn.pid"))) && (await sshReady(entry, key.privatePath, 2_000))) {
+  const imageFile = join(m.dir, "image");
+  const sameImage = existsSync(imageFile) && readFileSync(imageFile, "utf8") === image;
+  if (isAlive(readPid(join(m.dir, "nspawn.pid"))) && sameImage && (await sshReady(entry, key.privatePath, 2_000))) {
     writeFileSync(join(m.root, "etc/hosts"), hosts);
     return entry;
   }
+  if (!sameImage && existsSync(imageFile)) log(`lab: ${m.name} runs an older image; rebooting it onto ${image}`);
   // Whatever a crashed run left for this machine goes first.
   await destroyMachine(cfg, m, { keepIdentity: true });
 
@@ -298,6 +347,7 @@ async function bootMachine(
     mkdirSync(join(m.dir, d), { recursive: true });
   }
   await run("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${image},upperdir=${join(m.dir, "upper")},workdir=${join(m.dir, "work")}`, m.root]);
+  writeFileSync(imageFile, image);
 
   // Identity: hostname, machine-id, SSH host key, who may log in.
   const etc = join(m.root, "etc");
@@ -312,6 +362,7 @@ async function bootMachine(
   writeFileSync(join(etc, "environment"), `TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=${TPM_PORT}"\n`);
   mkdirSync(join(etc, "docker"), { recursive: true });
   writeFileSync(join(etc, "docker", "daemon.json"), JSON.stringify({ "insecure-registries": [registryAddress(cfg)] }, null, 2) + "\n");
+  writeFileSync(join(etc, "apt", "apt.conf.d", "01drove-lab-proxy"), `Acquire::http::Proxy "http://${gateway(cfg)}:${APT_PROXY_PORT}";\n`);
   mkdirSync(join(etc, "containers", "registries.conf.d"), { recursive: true });
   writeFileSync(
     join(etc, "containers", "registries.conf.d", "50-drove-lab.conf"),
@@ -477,7 +528,7 @@ async function destroyMachine(cfg: LabConfig, m: Machine, opts: { keepIdentity?:
   if (existsSync(`/run/netns/${m.netns}`)) await run("ip", ["netns", "del", m.netns], { allowFail: true });
   if (await linkExists(m.link)) await run("ip", ["link", "del", m.link], { allowFail: true });
   if (opts.keepIdentity) {
-    for (const d of ["upper", "work", "root", "var-lib-docker", "var-lib-containerd", "var-lib-containers", "nspawn.pid", "swtpm.pid"]) {
+    for (const d of ["upper", "work", "root", "var-lib-docker", "var-lib-containerd", "var-lib-containers", "nspawn.pid", "swtpm.pid", "image"]) {
       rmSync(join(m.dir, d), { recursive: true, force: true });
     }
   } else {
@@ -505,7 +556,7 @@ export async function labDown(log: Log = console.error): Promise<void> {
     for (const mnt of mountsUnder(cfg.dir)) await run("umount", ["-l", mnt], { allowFail: true });
     if (await linkExists(cfg.bridge)) await run("ip", ["link", "del", cfg.bridge], { allowFail: true });
     await run("iptables", ["-D", "FORWARD", "-i", cfg.bridge, "-o", cfg.bridge, "-j", "ACCEPT"], { allowFail: true });
-    for (const f of ["machines", "registry", "id_ed25519", "id_ed25519.pub", "inventory.yaml"]) {
+    for (const f of ["machines", "registry", "apt-proxy", "id_ed25519", "id_ed25519.pub", "inventory.yaml"]) {
       rmSync(join(cfg.dir, f), { recursive: true, force: true });
     }
     const left = await leftovers(cfg);
