@@ -241,7 +241,7 @@ describe("File synthesis", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("writes the host and its files as YAML, without the private key", () => {
+  it("writes the host and its files as YAML, without the private key", async () => {
     // given
     const out = join(dir, "synth.yaml");
     const app = new App({ synthOut: out });
@@ -251,6 +251,7 @@ describe("File synthesis", () => {
 
     // when
     app.synth();
+    await app.written;
 
     // then
     const text = readFileSync(out, "utf8");
@@ -274,7 +275,7 @@ describe("File synthesis", () => {
     assert.ok(!text.includes("BEGIN OPENSSH PRIVATE KEY"), "the private key is not in the YAML");
   });
 
-  it("renders a file added after construction (rendering is lazy)", () => {
+  it("renders a file added after construction (rendering is lazy)", async () => {
     // given
     const out = join(dir, "lazy.yaml");
     const app = new App({ synthOut: out });
@@ -283,13 +284,14 @@ describe("File synthesis", () => {
     // when
     host.addFile("late", fileProps({ path: "/etc/late" }));
     app.synth();
+    await app.written;
 
     // then
     const doc = yaml.load(readFileSync(out, "utf8")) as { hosts: Record<string, { path: string }[]> };
     assert.deepEqual(doc.hosts.web1.map((r) => r.path), ["web1", "web1/late"]);
   });
 
-  it("keeps content given as a secret out of the YAML", () => {
+  it("keeps content given as a secret out of the YAML", async () => {
     // given
     const out = join(dir, "secret-content.yaml");
     const app = new App({ synthOut: out });
@@ -297,6 +299,7 @@ describe("File synthesis", () => {
 
     // when
     app.synth();
+    await app.written;
 
     // then
     const text = readFileSync(out, "utf8");

@@ -276,7 +276,7 @@ describe("Host synthesis", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("writes the host's spec as YAML, without its private key", () => {
+  it("writes the host's spec as YAML, without its private key", async () => {
     // given
     const out = join(dir, "host.yaml");
     const app = new App({ synthOut: out });
@@ -284,6 +284,7 @@ describe("Host synthesis", () => {
 
     // when
     const resources = app.synth();
+    await app.written;
 
     // then
     assert.equal(resources.size, 0, "nothing is registered with Pulumi when writing YAML");
@@ -307,7 +308,7 @@ describe("Host synthesis", () => {
     assert.ok(!text.includes("DO-NOT-LEAK"), "no part of the private key is in the YAML");
   });
 
-  it("keeps a private key given as plain text out of the YAML too", () => {
+  it("keeps a private key given as plain text out of the YAML too", async () => {
     // given
     const out = join(dir, "plain-key.yaml");
     const app = new App({ synthOut: out });
@@ -315,6 +316,7 @@ describe("Host synthesis", () => {
 
     // when
     app.synth();
+    await app.written;
 
     // then
     const text = readFileSync(out, "utf8");

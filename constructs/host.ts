@@ -7,7 +7,10 @@ import type { HostFacts } from "../providers/host/facts";
 import { loadInventory, type InventoryMachine } from "../src/inventory";
 import { markResource, secretInput, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { parsePinnedHostKey, type SshTarget } from "../src/ssh";
+import { Directory, type DirectoryProps } from "./directory";
 import { File, type FileProps } from "./file";
+import { SystemdUnit, type SystemdUnitProps } from "./systemd-unit";
+import { Package, type PackageProps } from "./package";
 
 export interface HostProps {
   /** The machine's address or DNS name, as this machine reaches it. */
@@ -135,14 +138,32 @@ export class Host extends Construct implements IResourceConstruct {
     return this;
   }
 
+  /** Installs a Debian package on this host. */
+  addPackage(name: string, props: Omit<PackageProps, "name"> = {}): Package {
+    return new Package(this, name, { name, ...props });
+  }
+
   /** Manages a file on this host. */
   addFile(id: string, props: FileProps): File {
     return new File(this, id, props);
   }
 
+  /** Manages a directory on this host. */
+  addDirectory(id: string, props: DirectoryProps): Directory {
+    return new Directory(this, id, props);
+  }
+
+  /** Manages a systemd unit on this host: its file, whether it is enabled, whether it runs. */
+  addUnit(id: string, props: SystemdUnitProps): SystemdUnit {
+    return new SystemdUnit(this, id, props);
+  }
+
   /** What the machine reported (hostname, machine-id, OS, kernel, tools); known after `app.synth()`. */
   get facts(): pulumi.Output<HostFacts> {
-    const res = appOf(this)._resourceOf(this) as unknown as { facts?: pulumi.Output<HostFacts> } | undefined;
+    const app = appOf(this);
+    // `drove synth` touches no machine: facts are not known there.
+    if (app.synthOut !== undefined && app.isSynthesized) return pulumi.output(undefined as unknown as HostFacts);
+    const res = app._resourceOf(this) as unknown as { facts?: pulumi.Output<HostFacts> } | undefined;
     if (!res?.facts) throw new ValidationError([`${this.node.path}: facts are known only after app.synth()`]);
     return res.facts;
   }

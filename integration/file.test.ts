@@ -42,6 +42,9 @@ describe("File on lab machines, through the real pulumi CLI", { timeout: 15 * 60
     expectOk(up, "pulumi up");
     assert.match(up.stdout, /\+ 7 created/);
     for (const m of ["m1", "m2", "m3"]) assert.equal(await onMachine(m, PATH), "640 root\nhello\n");
+    // and gathering facts started nothing: probes never run a daemon
+    const daemons = await lab.ssh("m1", sh`pgrep -a -x 'etcd|containerd|dockerd|podman' || true`);
+    assert.equal(daemons.stdout, "", "a probe started a daemon");
     const again = await project.pulumi(["preview", "--expect-no-changes"]);
     expectOk(again, "the second preview");
     assert.match(again.stdout, /7 unchanged/);

@@ -85,6 +85,8 @@ export class TestProject {
     );
     writeFileSync(join(this.dir, "index.ts"), `export * from ${JSON.stringify(join(packageRoot, "integration", "programs", program))};\n`);
     mkdirSync(join(this.dir, ".drove"), { recursive: true });
+    // The test's own backend and passphrase, whatever the calling shell exported.
+    for (const k of ["PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_STACK"]) delete process.env[k];
     this.env = { ...process.env, ...offlineEnv(), PULUMI_STACK: stack };
   }
 

@@ -94,7 +94,7 @@ export function diffInputs(
 export async function runChecked(
   conn: SshConnection,
   action: string,
-  step: { command: import("../src/quote").ShellCommand; stdin?: string },
+  step: { command: import("../src/quote").ShellCommand; stdin?: string | Buffer },
 ): Promise<string> {
   const r = await conn.exec(step.command, step.stdin !== undefined ? { stdin: step.stdin } : {});
   if (r.code !== 0) {

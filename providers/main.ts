@@ -8,11 +8,16 @@ import { join } from "node:path";
 import { isConnectError } from "../src/errors";
 import { isWireSecret, unwrapSecrets, wrapSecret } from "../src/secrets";
 import type { AnyKind } from "./kind";
+import { directoryKind } from "./directory/provider";
 import { fileKind } from "./file/provider";
 import { hostKind } from "./host/provider";
+import { unitKind } from "./systemd-unit/provider";
+import { packageKind } from "./package/provider";
+import { containerKind } from "./container/provider";
+import { runtimeKind } from "./container/runtime";
 import { pool } from "./common";
 
-const kinds: readonly AnyKind[] = [hostKind, fileKind];
+const kinds: readonly AnyKind[] = [hostKind, fileKind, packageKind, directoryKind, unitKind, runtimeKind, containerKind];
 const byToken = new Map(kinds.map((k) => [k.token, k]));
 
 function kindOf(urn: string): AnyKind {
@@ -23,11 +28,23 @@ function kindOf(urn: string): AnyKind {
   return kind;
 }
 
-/** Wraps the kind's secret paths, wherever a value is present. */
-function protect(kind: AnyKind, value: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+/** The paths (like `env.TOKEN`) at which a value arrived as a secret. */
+function secretPathsIn(value: unknown, prefix: string[] = [], out: string[] = []): string[] {
+  if (isWireSecret(value)) out.push(prefix.join("."));
+  else if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) secretPathsIn(v, [...prefix, k], out);
+  }
+  return out;
+}
+
+/**
+ * Wraps the kind's secret paths, and every path that arrived as a secret,
+ * wherever a value is present: a secret in is a secret out.
+ */
+function protect(kind: AnyKind, value: Record<string, unknown> | undefined, arrived: readonly string[] = []): Record<string, unknown> | undefined {
   if (!value) return value;
   const out = structuredClone(value);
-  for (const path of kind.secretPaths) {
+  for (const path of [...kind.secretPaths, ...arrived]) {
     const parts = path.split(".");
     let node: Record<string, unknown> | undefined = out;
     for (const p of parts.slice(0, -1)) node = node?.[p] as Record<string, unknown> | undefined;
@@ -44,7 +61,7 @@ const drove: provider.Provider = {
   async check(urn, _olds, news) {
     const kind = kindOf(urn);
     const { inputs, failures } = kind.check(unwrapSecrets(news));
-    return { inputs: protect(kind, inputs as Record<string, unknown>), failures };
+    return { inputs: protect(kind, inputs as Record<string, unknown>, secretPathsIn(news)), failures };
   },
   async diff(_id, urn, olds, news) {
     return kindOf(urn).diff(unwrapSecrets(olds), unwrapSecrets(news));
@@ -52,7 +69,7 @@ const drove: provider.Provider = {
   async create(urn, inputs) {
     const kind = kindOf(urn);
     const { id, outs } = await kind.create(unwrapSecrets(inputs));
-    return { id, outs: protect(kind, outs) };
+    return { id, outs: protect(kind, outs, secretPathsIn(inputs)) };
   },
   async read(id, urn, props) {
     const kind = kindOf(urn);
@@ -65,14 +82,15 @@ const drove: provider.Provider = {
       if (!isConnectError(err)) throw err;
       const known = unwrapSecrets<Record<string, unknown>>(props);
       const inputs = Object.fromEntries(Object.entries(known).filter(([k]) => !kind.outputOnly.includes(k)));
-      return { id, props: protect(kind, known), inputs: protect(kind, inputs) };
+      return { id, props: protect(kind, known, secretPathsIn(props)), inputs: protect(kind, inputs, secretPathsIn(props)) };
     }
     if (!r) return { id: "", props: {} };
-    return { id, props: protect(kind, r.outs), inputs: protect(kind, r.inputs) };
+    const arrived = secretPathsIn(props);
+    return { id, props: protect(kind, r.outs, arrived), inputs: protect(kind, r.inputs, arrived) };
   },
   async update(id, urn, olds, news) {
     const kind = kindOf(urn);
-    return { outs: protect(kind, await kind.update(id, unwrapSecrets(olds), unwrapSecrets(news))) };
+    return { outs: protect(kind, await kind.update(id, unwrapSecrets(olds), unwrapSecrets(news)), secretPathsIn(news)) };
   },
   async delete(id, urn, props) {
     await kindOf(urn).delete(id, unwrapSecrets(props));

@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 log() { echo "drove setup: $*" >&2; }
 
 # Debian packages the lab uses on this machine.
-packages=(debootstrap systemd-container openssh-client swtpm swtpm-tools tpm2-tools docker-registry apt-cacher-ng iproute2 iptables etcd-client curl ca-certificates busybox-static)
+packages=(debootstrap systemd-container openssh-client swtpm swtpm-tools tpm2-tools docker-registry apt-cacher-ng iproute2 iptables etcd-client curl ca-certificates busybox-static skopeo umoci)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

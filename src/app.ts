@@ -27,6 +27,8 @@ export class App extends Construct {
   }
 
   readonly synthOut: string | undefined;
+  /** Under `synthOut`: settles when the YAML has been written. */
+  written: Promise<void> | undefined;
   private readonly resources = new Map<IConstruct, pulumi.CustomResource>();
   private synthesized = false;
 
@@ -59,9 +61,17 @@ export class App extends Construct {
       .filter(isResourceConstruct)
       .map((c) => ({ construct: c, spec: c._toSpec() }));
     if (this.synthOut !== undefined) {
-      const text = renderYaml(specs);
-      if (this.synthOut === "-") process.stdout.write(text);
-      else writeFileSync(this.synthOut, text);
+      const out = this.synthOut;
+      this.written = renderYaml(specs).then(
+        (text) => {
+          if (out === "-") process.stdout.write(text);
+          else writeFileSync(out, text);
+        },
+        (err: unknown) => {
+          console.error(`drove synth: ${err instanceof Error ? err.message : String(err)}`);
+          process.exitCode = 1;
+        },
+      );
       return new Map();
     }
     const byPath = new Map<string, pulumi.CustomResource>();
@@ -69,11 +79,24 @@ export class App extends Construct {
       const parent = spec.parent ? this.resources.get(spec.parent) : undefined;
       const props: pulumi.Inputs = { ...spec.props };
       for (const o of spec.outputs ?? []) if (!(o in props)) props[o] = undefined;
-      const res = new DroveResource(spec.type, construct.node.path, props, parent ? { parent, dependsOn: [parent] } : {});
+      const deps = [parent, ...(spec.dependsOn ?? []).map((c) => this.resources.get(c))].filter((r): r is pulumi.CustomResource => r !== undefined);
+      const res = new DroveResource(spec.type, construct.node.path, props, parent ? { parent, dependsOn: deps } : { dependsOn: deps });
       this.resources.set(construct, res);
       byPath.set(construct.node.path, res);
     }
     return byPath;
+  }
+
+  /** True once `synth()` has run. */
+  get isSynthesized(): boolean {
+    return this.synthesized;
+  }
+
+  /** Validates the tree and renders its desired state as YAML, without deploying or touching any machine. */
+  async toYaml(): Promise<string> {
+    const errors = this.validate();
+    if (errors.length) throw new ValidationError(errors);
+    return renderYaml(this.node.findAll().filter(isResourceConstruct).map((c) => ({ construct: c, spec: c._toSpec() })));
   }
 
   /** @internal The Pulumi resource a construct rendered to (after synth). */
@@ -83,23 +106,29 @@ export class App extends Construct {
 }
 
 /** The desired state, per host, as reviewable YAML. Secrets and unknowns are marked, never shown. */
-function renderYaml(specs: { construct: IConstruct; spec: ResourceSpec }[]): string {
+async function renderYaml(specs: { construct: IConstruct; spec: ResourceSpec }[]): Promise<string> {
   const hosts: Record<string, unknown[]> = {};
   for (const { construct, spec } of specs) {
     const host = spec.parent ? spec.parent.node.path : construct.node.path;
-    (hosts[host] ??= []).push({ path: construct.node.path, type: spec.type, props: plain(spec.props) });
+    (hosts[host] ??= []).push({ path: construct.node.path, type: spec.type, props: await plain(spec.props) });
   }
   return yaml.dump({ apiVersion: "drove/v1", hosts }, { lineWidth: 120, noRefs: true, sortKeys: false });
 }
 
-function plain(v: unknown): unknown {
+/** Outside the engine, Outputs of config and literals resolve; secrets never show. */
+async function plain(v: unknown): Promise<unknown> {
   if (isSecretInput(v)) return "[secret]";
-  if (pulumi.Output.isInstance(v)) return "(known after apply)";
-  if (v instanceof Promise) return "(known after apply)";
-  if (Array.isArray(v)) return v.map(plain);
+  if (pulumi.Output.isInstance(v)) {
+    const o = v as unknown as { isSecret: Promise<boolean>; isKnown: Promise<boolean>; promise(): Promise<unknown> };
+    if (await o.isSecret) return "[secret]";
+    if (!(await o.isKnown)) return "(known after apply)";
+    return plain(await o.promise());
+  }
+  if (v instanceof Promise) return plain(await v);
+  if (Array.isArray(v)) return Promise.all(v.map(plain));
   if (typeof v === "object" && v !== null) {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = plain(x);
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = await plain(x);
     return out;
   }
   return v;

@@ -4,6 +4,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { DroveError } from "./errors";
 import { ensurePulumi, offlineEnv, renderEnv } from "./toolchain";
+import { synth } from "./synth";
 import { labDown, labStatus, labUp } from "../integration/lab/lab";
 
 const program = new Command("drove").description("Infrastructure as code for machines you run yourself.").showHelpAfterError();
@@ -22,6 +23,16 @@ program
   .description("fetch or build the pinned Pulumi CLI and language host (cached)")
   .action(() => {
     console.log(ensurePulumi());
+  });
+
+program
+  .command("synth")
+  .description("render the program's desired state per host as YAML, touching no machine")
+  .argument("[program]", "the program (default: Pulumi.yaml's main)")
+  .option("-o, --out <file>", 'where to write the YAML ("-" for stdout)', "-")
+  .option("-s, --stack <name>", "whose config the program sees (Pulumi.<stack>.yaml)")
+  .action((programPath: string | undefined, opts: { out: string; stack?: string }) => {
+    synth({ program: programPath, out: opts.out, stack: opts.stack });
   });
 
 const wholeNumber = (v: string): number => {

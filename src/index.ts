@@ -4,3 +4,8 @@ export { loadInventory, type Inventory, type InventoryMachine } from "./inventor
 export { quote, sh } from "./quote";
 export { Host, type HostProps } from "../constructs/host";
 export { File, type FileProps } from "../constructs/file";
+export { Package, type PackageProps } from "../constructs/package";
+export { Directory, type DirectoryProps } from "../constructs/directory";
+export { SystemdUnit, type SystemdUnitProps, type UnitSection, type UnitSections, type UnitValue } from "../constructs/systemd-unit";
+export { ContainerRuntime, type ContainerEngine, type ContainerRuntimeProps } from "../constructs/container-runtime";
+export { Container, type ContainerProps, type PortMappingProps, type VolumeProps } from "../constructs/container";

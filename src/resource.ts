@@ -18,6 +18,8 @@ export interface ResourceSpec {
   readonly outputs?: readonly string[];
   /** The construct whose resource is this one's parent (its host). */
   readonly parent?: IConstruct;
+  /** Other constructs whose resources must exist first (a container's runtime). */
+  readonly dependsOn?: readonly IConstruct[];
 }
 
 /** A construct that renders to a machine-side resource. */

@@ -43,6 +43,8 @@ export function labConfig(): LabConfig {
 export const MAX_MACHINES = 200;
 const REGISTRY_PORT = 5000;
 const APT_PROXY_PORT = 3142;
+/** Bump when the way machines boot changes, so running machines are rebooted onto it. */
+const BOOT_FORMAT = 5;
 const TPM_PORT = 2321;
 
 type Log = (s: string) => void;
@@ -333,8 +335,10 @@ async function bootMachine(
     machineId,
   };
 
+  // What the machine booted: its image and how drove boots it. A change to either reboots it.
   const imageFile = join(m.dir, "image");
-  const sameImage = existsSync(imageFile) && readFileSync(imageFile, "utf8") === image;
+  const bootId = `${image}\nboot-format ${BOOT_FORMAT}`;
+  const sameImage = existsSync(imageFile) && readFileSync(imageFile, "utf8") === bootId;
   if (isAlive(readPid(join(m.dir, "nspawn.pid"))) && sameImage && (await sshReady(entry, key.privatePath, 2_000))) {
     writeFileSync(join(m.root, "etc/hosts"), hosts);
     return entry;
@@ -347,7 +351,7 @@ async function bootMachine(
     mkdirSync(join(m.dir, d), { recursive: true });
   }
   await run("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${image},upperdir=${join(m.dir, "upper")},workdir=${join(m.dir, "work")}`, m.root]);
-  writeFileSync(imageFile, image);
+  writeFileSync(imageFile, bootId);
 
   // Identity: hostname, machine-id, SSH host key, who may log in.
   const etc = join(m.root, "etc");
@@ -364,6 +368,10 @@ async function bootMachine(
   writeFileSync(join(etc, "docker", "daemon.json"), JSON.stringify({ "insecure-registries": [registryAddress(cfg)] }, null, 2) + "\n");
   writeFileSync(join(etc, "apt", "apt.conf.d", "01drove-lab-proxy"), `Acquire::http::Proxy "http://${gateway(cfg)}:${APT_PROXY_PORT}";\n`);
   mkdirSync(join(etc, "containers", "registries.conf.d"), { recursive: true });
+  // Machines run under a cgroup that delegates no pids controller, in a sandbox
+  // where limits cannot be raised: Podman uses runc (crun raises RLIMIT_MEMLOCK
+  // for itself) and sets no default pids limit.
+  writeFileSync(join(etc, "containers", "containers.conf"), '[containers]\npids_limit = 0\n\n[engine]\nruntime = "runc"\n');
   writeFileSync(
     join(etc, "containers", "registries.conf.d", "50-drove-lab.conf"),
     `[[registry]]\nlocation = "${registryAddress(cfg)}"\ninsecure = true\n`,
@@ -403,7 +411,9 @@ async function bootMachine(
       `--bind=${join(m.dir, "var-lib-containers")}:/var/lib/containers`,
     ],
     join(m.dir, "console.log"),
-    { ...process.env, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: "1" },
+    // cgroup v2 for runc; /proc/sys/net writable (the machine's own namespace) for
+    // container networking (CNI's portmap, Docker's forwarding).
+    { ...process.env, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: "1", SYSTEMD_NSPAWN_API_VFS_WRITABLE: "network" },
   );
   writeFileSync(join(m.dir, "nspawn.pid"), String(pid));
   const deadline = Date.now() + 120_000;

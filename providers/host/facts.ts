@@ -14,8 +14,13 @@ export interface HostFacts {
 
 const TOOLS = ["docker", "containerd", "runc", "podman", "crun", "systemd-nspawn", "etcd", "etcdctl", "tpm2_quote", "systemctl"] as const;
 
+/**
+ * One round trip. A probe must never change the machine: each tool is asked
+ * only `--version` (never a bare subcommand, which for some daemons starts
+ * them), under a timeout.
+ */
 export function hostFactsCommand(): ShellCommand {
-  return sh`. /etc/os-release 2>/dev/null; echo "os=\${ID:-unknown} \${VERSION_ID:-}"; echo "hostname=$(hostname)"; echo "machineId=$(cat /etc/machine-id 2>/dev/null)"; echo "kernel=$(uname -r)"; echo "arch=$(uname -m)"; for t in ${[...TOOLS]}; do if command -v "$t" >/dev/null 2>&1; then echo "tool.$t=$({ "$t" --version; "$t" version; } 2>/dev/null | grep -m1 -oE '[0-9]+[.][0-9]+([.][0-9]+)?')"; fi; done`;
+  return sh`. /etc/os-release 2>/dev/null; echo "os=\${ID:-unknown} \${VERSION_ID:-}"; echo "hostname=$(hostname)"; echo "machineId=$(cat /etc/machine-id 2>/dev/null)"; echo "kernel=$(uname -r)"; echo "arch=$(uname -m)"; for t in ${[...TOOLS]}; do if command -v "$t" >/dev/null 2>&1; then case "$t" in etcdctl) v=$(ETCDCTL_API=3 timeout 5 etcdctl version 2>/dev/null);; *) v=$(timeout 5 "$t" --version 2>/dev/null);; esac; echo "tool.$t=$(printf '%s' "$v" | grep -m1 -oE '[0-9]+[.][0-9]+([.][0-9]+)?')"; fi; done`;
 }
 
 export function parseHostFacts(stdout: string): HostFacts {

@@ -41,6 +41,12 @@ export interface ExecResult {
 export interface ExecOptions {
   /** Bytes fed to the command's standard input. */
   readonly stdin?: string | Buffer;
+  /**
+   * How long the command may run before drove stops it and fails: nothing a
+   * machine does may hang a run forever.
+   * @default 900000 (15 minutes)
+   */
+  readonly timeoutMs?: number;
   /** Run as the login user even when the target uses sudo. */
   readonly noSudo?: boolean;
 }
@@ -152,9 +158,20 @@ export class SshConnection {
             }
             const out: Buffer[] = [];
             const errOut: Buffer[] = [];
+            const limit = options.timeoutMs ?? 900_000;
+            const timer = setTimeout(() => {
+              stream.signal("KILL");
+              stream.close();
+              reject(
+                new HostError(describeTarget(this.target), "finish a command", `it was still running after ${Math.round(limit / 1000)} s, so drove stopped it`, {
+                  fixes: ["find out on the machine what it waits for", "give that step more time"],
+                }),
+              );
+            }, limit);
             stream.on("data", (d: Buffer) => out.push(d));
             stream.stderr.on("data", (d: Buffer) => errOut.push(d));
             stream.on("close", (code: number | null, signal?: string) => {
+              clearTimeout(timer);
               resolve({
                 code: code ?? (signal ? 128 : 255),
                 stdout: Buffer.concat(out).toString("utf8"),

@@ -1,0 +1,100 @@
+import { sh, type ShellCommand } from "../../src/quote";
+
+/** Engines with a docker-style command line. */
+export type CliEngine = "docker" | "podman";
+/** Every engine: the CLI ones, and systemd + runc without a daemon. */
+export type Engine = CliEngine | "systemd";
+
+export interface PortMapping {
+  readonly host: number;
+  readonly container: number;
+  readonly protocol: "tcp" | "udp";
+}
+
+export interface VolumeMount {
+  readonly source: string;
+  readonly target: string;
+  readonly readOnly: boolean;
+}
+
+/** A container as its engine reports it. */
+export type ContainerFact =
+  | { readonly state: "absent" }
+  | {
+      readonly state: "present";
+      /** The reference it was created from. */
+      readonly image: string;
+      readonly running: boolean;
+      readonly env: Readonly<Record<string, string>>;
+      readonly command: readonly string[];
+      readonly ports: readonly PortMapping[];
+      readonly volumes: readonly VolumeMount[];
+      readonly restart: string;
+      readonly labels: Readonly<Record<string, string>>;
+      readonly exitCode: number;
+      /** How often the engine restarted it, and whether it is restarting now: a crash loop. */
+      readonly restarts: number;
+      readonly restarting: boolean;
+    };
+
+export function containerFactCommand(engine: CliEngine, name: string): ShellCommand {
+  // Podman prints "[]" and fails for a missing container, Docker fails: either way, "absent".
+  return sh`if out=$(${engine} container inspect ${name} 2>/dev/null); then printf '%s\n' "$out"; else echo absent; fi`;
+}
+
+interface InspectJson {
+  Config?: { Image?: string; Env?: string[] | null; Cmd?: string[] | null; Labels?: Record<string, string> | null };
+  ImageName?: string;
+  State?: { Running?: boolean; ExitCode?: number; Restarting?: boolean };
+  RestartCount?: number;
+  HostConfig?: {
+    PortBindings?: Record<string, { HostPort?: string }[] | null> | null;
+    RestartPolicy?: { Name?: string };
+    Binds?: string[] | null;
+  };
+}
+
+export function parseContainerFact(stdout: string): ContainerFact {
+  const text = stdout.trim();
+  if (text === "absent" || text === "[]" || text.endsWith("\nabsent")) return { state: "absent" };
+  let doc: InspectJson[];
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new Error(`unexpected answer from the container probe: ${JSON.stringify(text.slice(0, 200))}`);
+  }
+  const c = doc[0];
+  if (!c) return { state: "absent" };
+  const env: Record<string, string> = {};
+  for (const e of c.Config?.Env ?? []) {
+    const i = e.indexOf("=");
+    if (i > 0) env[e.slice(0, i)] = e.slice(i + 1);
+  }
+  const ports: PortMapping[] = [];
+  for (const [key, bindings] of Object.entries(c.HostConfig?.PortBindings ?? {})) {
+    const [port, proto] = key.split("/");
+    for (const b of bindings ?? []) {
+      if (b.HostPort) ports.push({ host: Number(b.HostPort), container: Number(port), protocol: proto === "udp" ? "udp" : "tcp" });
+    }
+  }
+  ports.sort((a, b) => a.host - b.host || a.container - b.container);
+  const volumes: VolumeMount[] = (c.HostConfig?.Binds ?? []).map((b) => {
+    const [source, target, opts] = b.split(":");
+    return { source, target, readOnly: (opts ?? "").split(",").includes("ro") };
+  });
+  const restart = c.HostConfig?.RestartPolicy?.Name || "no";
+  return {
+    state: "present",
+    image: c.Config?.Image ?? c.ImageName ?? "",
+    running: c.State?.Running === true,
+    env,
+    command: c.Config?.Cmd ?? [],
+    ports,
+    volumes,
+    restart: restart === "" ? "no" : restart,
+    labels: c.Config?.Labels ?? {},
+    exitCode: c.State?.ExitCode ?? 0,
+    restarts: c.RestartCount ?? 0,
+    restarting: c.State?.Restarting === true,
+  };
+}

@@ -1,0 +1,190 @@
+import type { ResourceKind } from "../kind";
+import { applySteps, checkConnection, diffInputs, isUnknown, runChecked, withHost, type Failures } from "../common";
+import { HostError } from "../../src/errors";
+import { sh } from "../../src/quote";
+import { describeTarget, type SshConnection, type SshTarget } from "../../src/ssh";
+import { containerFactCommand, parseContainerFact, type CliEngine, type ContainerFact, type Engine, type PortMapping, type VolumeMount } from "./facts";
+import { installSteps, parseSystemdFact, prepareCommand, runtimeSpec, systemdFactCommand, systemdRemovalSteps, systemdStateSteps, unitName } from "./systemd";
+import { randomUUID } from "node:crypto";
+import { belongsToAnother, planContainer, planContainerRemoval, SPEC_LABEL, specDigest, type ContainerDesired, type RestartPolicy } from "./operations";
+import { ENGINES } from "./runtime";
+
+export interface ContainerInputs {
+  readonly connection: SshTarget;
+  readonly engine: Engine;
+  readonly name: string;
+  readonly image: string;
+  readonly command?: string[];
+  readonly env: Record<string, string>;
+  readonly ports: PortMapping[];
+  readonly volumes: VolumeMount[];
+  readonly restart: RestartPolicy;
+  readonly labels: Record<string, string>;
+  readonly running: boolean;
+}
+
+export interface ContainerOutputs extends ContainerInputs {
+  /** Which container on the machine this resource made (see `belongsToAnother`). */
+  readonly instance: string;
+}
+
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const RESTART: readonly RestartPolicy[] = ["no", "always", "on-failure", "unless-stopped"];
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function desired(i: ContainerInputs): ContainerDesired {
+  const { instance: _i, ...rest } = i as ContainerInputs & { instance?: string };
+  return rest;
+}
+
+async function fact(conn: SshConnection, engine: Engine, name: string): Promise<ContainerFact> {
+  if (engine === "systemd") return parseSystemdFact(await runChecked(conn, `inspect container ${name}`, { command: systemdFactCommand(name) }));
+  return parseContainerFact(await runChecked(conn, `inspect container ${name}`, { command: containerFactCommand(engine, name) }));
+}
+
+/** Brings the machine to the container's desired state; returns whether it made it anew. */
+async function apply(conn: SshConnection, i: ContainerInputs, instance: string): Promise<{ changed: boolean; made: boolean }> {
+  const d = { ...desired(i), instance };
+  const before = await fact(conn, i.engine, i.name);
+  if (i.engine !== "systemd") {
+    const steps = planContainer(d as ContainerDesired & { engine: CliEngine }, before);
+    await applySteps(conn, `run container ${i.name}`, steps);
+    return { changed: steps.length > 0, made: steps.some((s) => s.stdin !== undefined) };
+  }
+  if (before.state === "absent" || before.labels[SPEC_LABEL] !== specDigest(d)) {
+    const base = JSON.parse(await runChecked(conn, `fetch image ${i.image} for container ${i.name}`, { command: prepareCommand(d) }));
+    for (const step of installSteps(d, runtimeSpec(base, d))) await runChecked(conn, step.description, step);
+    return { changed: true, made: true };
+  }
+  const steps = systemdStateSteps(d, before);
+  for (const step of steps) await runChecked(conn, step.description, step);
+  return { changed: steps.length > 0, made: false };
+}
+
+async function converge(i: ContainerInputs, instance: string): Promise<void> {
+  await withHost(i.connection, async (conn) => {
+    const { changed, made } = await apply(conn, i, instance);
+    if (!i.running || !changed) return;
+    // A container that exits at once, or loops restarting, is a failure to report, with what it said.
+    await new Promise((r) => setTimeout(r, 1500));
+    const after = await fact(conn, i.engine, i.name);
+    if (after.state === "present" && (!after.running || after.restarting || (made && after.restarts > 0))) {
+      const logs = await conn.exec(
+        i.engine === "systemd" ? sh`journalctl -u ${unitName(i.name)} -n 5 --no-pager -o cat 2>&1` : sh`${i.engine} logs --tail 5 ${i.name} 2>&1`,
+      );
+      throw new HostError(describeTarget(conn.target), `run container ${i.name}`, `it exited with status ${after.exitCode}: ${logs.stdout.trim().split("\n").slice(-5).join(" | ")}`, {
+        fixes: ["check its command and image", `read \`${i.engine === "systemd" ? `journalctl -u ${unitName(i.name)}` : `${i.engine} logs ${i.name}`}\` on the machine`],
+      });
+    }
+  });
+}
+
+/** A container on a host, run by Docker, Podman, or systemd + runc (no daemon). */
+export const containerKind: ResourceKind<ContainerInputs, ContainerOutputs> = {
+  token: "drove:index:Container",
+  secretPaths: ["connection.privateKey", "connection.privateKeyPassphrase", "connection.password"],
+  outputOnly: ["instance"],
+
+  check(news) {
+    const failures: Failures = [];
+    const connection = checkConnection(news.connection, failures);
+    const engine = news.engine as Engine;
+    if (!ENGINES.includes(engine)) failures.push({ property: "engine", reason: `\`engine\` must be one of ${ENGINES.join(", ")}, but ${JSON.stringify(news.engine)} was provided` });
+    if (!isUnknown(news.name) && (typeof news.name !== "string" || !NAME.test(news.name))) {
+      failures.push({ property: "name", reason: `\`name\` must be letters, digits, '_', '.' or '-' (up to 128), starting with a letter or digit, but ${JSON.stringify(news.name)} was provided` });
+    }
+    if (!isUnknown(news.image) && (typeof news.image !== "string" || !/^[a-z0-9][a-z0-9._\-/:@]*$/.test(news.image))) {
+      failures.push({ property: "image", reason: `\`image\` must be an image reference like registry:5000/web@sha256:..., but ${JSON.stringify(news.image)} was provided` });
+    }
+    const env = (news.env ?? {}) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(env)) {
+      if (!ENV_KEY.test(k)) failures.push({ property: "env", reason: `environment variable name ${JSON.stringify(k)} must be letters, digits and '_', not starting with a digit` });
+      if (!isUnknown(v) && (typeof v !== "string" || v.includes("\n") || v.includes("\0"))) failures.push({ property: "env", reason: `environment variable ${k} must be a single-line string` });
+    }
+    const restart = (news.restart ?? "always") as RestartPolicy;
+    if (!RESTART.includes(restart)) failures.push({ property: "restart", reason: `\`restart\` must be one of ${RESTART.join(", ")}, but ${JSON.stringify(news.restart)} was provided` });
+    const ports = ((news.ports ?? []) as Partial<PortMapping>[]).map((p) => ({ host: Number(p.host), container: Number(p.container), protocol: p.protocol ?? "tcp" })) as PortMapping[];
+    for (const p of ports) {
+      if (![p.host, p.container].every((n) => Number.isInteger(n) && n > 0 && n < 65536)) failures.push({ property: "ports", reason: `ports must be between 1 and 65535, but ${JSON.stringify(p)} was provided` });
+    }
+    ports.sort((a, b) => a.host - b.host || a.container - b.container);
+    if (engine === "systemd" && ports.some((p) => p.host !== p.container)) {
+      failures.push({ property: "ports", reason: "the systemd engine runs containers on the host's network: a published port must equal the container's port (host: 8080, container: 8080)" });
+    }
+    const volumes = ((news.volumes ?? []) as Partial<VolumeMount>[]).map((v) => ({ source: String(v.source), target: String(v.target), readOnly: Boolean(v.readOnly) }));
+    for (const v of volumes) {
+      if (!v.source.startsWith("/") || !v.target.startsWith("/") || v.source.includes(":") || v.target.includes(":")) {
+        failures.push({ property: "volumes", reason: `volume ${JSON.stringify(v)} must map an absolute host path to an absolute container path, without ':'` });
+      }
+    }
+    const labels = (news.labels ?? {}) as Record<string, string>;
+    if (SPEC_LABEL in labels) failures.push({ property: "labels", reason: `the label ${SPEC_LABEL} is drove's own` });
+    return {
+      inputs: {
+        connection,
+        engine,
+        name: news.name as string,
+        image: news.image as string,
+        ...(news.command !== undefined ? { command: news.command as string[] } : {}),
+        env: env as Record<string, string>,
+        ports,
+        volumes,
+        restart,
+        labels,
+        running: news.running === undefined ? true : Boolean(news.running),
+      },
+      failures,
+    };
+  },
+
+  diff(olds, news) {
+    const d = diffInputs(olds as never, news as never, ["engine", "name", "image", "command", "env", "ports", "volumes", "labels"], this.outputOnly);
+    // The name and host ports are reused: the old container must go first.
+    return { ...d, deleteBeforeReplace: (d.replaces ?? []).length > 0 };
+  },
+
+  async create(inputs) {
+    const instance = randomUUID();
+    await converge(inputs, instance);
+    return { id: inputs.name, outs: { ...inputs, instance } };
+  },
+
+  async read(id, props) {
+    return withHost(props.connection, async (conn) => {
+      const f = await fact(conn, props.engine, props.name ?? id);
+      if (f.state === "absent" || belongsToAnother(f, props.instance)) return undefined;
+      const { instance, ...wanted } = props;
+      // Unchanged since drove made it: only its state can drift. Otherwise show what it is.
+      const same = f.labels[SPEC_LABEL] === specDigest(desired(wanted));
+      const live: ContainerInputs = same
+        ? { ...wanted, restart: f.restart as RestartPolicy, running: f.running }
+        : {
+            ...wanted,
+            image: f.image,
+            env: Object.fromEntries(Object.keys(props.env).map((k) => [k, f.env[k] ?? ""])),
+            ports: [...f.ports],
+            volumes: [...f.volumes],
+            restart: f.restart as RestartPolicy,
+            labels: Object.fromEntries(Object.entries(f.labels).filter(([k]) => k in props.labels)),
+            running: f.running,
+          };
+      return { outs: { ...live, instance }, inputs: live };
+    });
+  },
+
+  async update(_id, olds, news) {
+    const instance = olds.instance ?? randomUUID();
+    await converge(news, instance);
+    return { ...news, instance };
+  },
+
+  async delete(id, props) {
+    await withHost(props.connection, async (conn) => {
+      const name = props.name ?? id;
+      const f = await fact(conn, props.engine, name);
+      // Only this resource's own container: a replacement may already run under the same name.
+      const steps = props.engine === "systemd" ? systemdRemovalSteps(name, f, props.instance) : planContainerRemoval(props.engine, name, props.image, f, props.instance);
+      await applySteps(conn, `remove container ${name}`, steps);
+    });
+  },
+};

@@ -1,0 +1,124 @@
+import type { ResourceKind } from "../kind";
+import { applySteps, checkConnection, diffInputs, runChecked, withHost, type Failures } from "../common";
+import { sh } from "../../src/quote";
+import type { SshTarget } from "../../src/ssh";
+import type { Step } from "../file/operations";
+import type { Engine } from "./facts";
+
+export const ENGINES: readonly Engine[] = ["docker", "podman", "systemd"];
+
+export interface RuntimeInputs {
+  readonly connection: SshTarget;
+  readonly engine: Engine;
+}
+
+export interface RuntimeOutputs extends RuntimeInputs {
+  readonly version: string;
+  /** The engine's service was already enabled and running before drove: destroy leaves it so. */
+  readonly adopted: boolean;
+  readonly active: boolean;
+}
+
+/** The systemd units that make an engine serve (Podman has no daemon). */
+export function engineUnits(engine: Engine): string[] {
+  return engine === "docker" ? ["docker.socket", "docker.service"] : [];
+}
+
+export interface RuntimeFact {
+  readonly installed: boolean;
+  readonly active: boolean;
+  readonly version: string;
+}
+
+/** The programs an engine needs on the host. */
+export function engineTools(engine: Engine): string[] {
+  return engine === "systemd" ? ["runc", "skopeo", "umoci"] : [engine];
+}
+
+export function runtimeFactCommand(engine: Engine) {
+  const units = engineUnits(engine);
+  if (engine === "systemd") {
+    return sh`if command -v runc >/dev/null && command -v skopeo >/dev/null && command -v umoci >/dev/null && [ -d /run/systemd/system ]; then echo installed; else echo missing; fi; echo active; runc --version 2>/dev/null | head -n1 | grep -oE '[0-9]+[.][0-9]+([.][0-9]+)?' || echo unknown`;
+  }
+  return sh`if command -v ${engine} >/dev/null; then echo installed; else echo missing; fi; ${
+    units.length ? sh`systemctl is-active ${units[units.length - 1]} || true` : sh`echo active`
+  }; timeout 20 ${engine} version --format '{{.Server.Version}}' 2>/dev/null || timeout 20 ${engine} version --format '{{.Version}}' 2>/dev/null || echo unknown`;
+}
+
+export function parseRuntimeFact(stdout: string): RuntimeFact {
+  const [installed, active, version] = stdout.trim().split("\n");
+  return { installed: installed === "installed", active: active === "active", version: (version ?? "unknown").trim() };
+}
+
+export function planRuntime(engine: Engine, fact: RuntimeFact): Step[] {
+  const units = engineUnits(engine);
+  if (!fact.installed) {
+    const pkgs = engine === "docker" ? ["docker.io"] : engineTools(engine);
+    throw new Error(
+      `${engineTools(engine).join(", ")} ${engine === "systemd" ? "(and systemd as init) are" : "is"} not installed; add ${pkgs.map((p) => `host.addPackage(${JSON.stringify(p)})`).join(", ")} or use an image that has ${pkgs.length > 1 ? "them" : "it"}`,
+    );
+  }
+  if (fact.active || units.length === 0) return [];
+  return [{ description: `enable and start ${units.join(", ")}`, command: sh`systemctl enable --now ${units}` }];
+}
+
+export function planRuntimeRemoval(engine: Engine, adopted: boolean): Step[] {
+  const units = engineUnits(engine);
+  if (adopted || units.length === 0) return [];
+  return [{ description: `stop and disable ${units.join(", ")}`, command: sh`systemctl disable --now ${units}` }];
+}
+
+async function fact(conn: Parameters<Parameters<typeof withHost>[1]>[0], engine: Engine): Promise<RuntimeFact> {
+  return parseRuntimeFact(await runChecked(conn, `inspect the ${engine} engine`, { command: runtimeFactCommand(engine) }));
+}
+
+/** A container engine on a host, ready to run containers. */
+export const runtimeKind: ResourceKind<RuntimeInputs, RuntimeOutputs> = {
+  token: "drove:index:ContainerRuntime",
+  secretPaths: ["connection.privateKey", "connection.privateKeyPassphrase", "connection.password"],
+  outputOnly: ["version", "adopted"],
+
+  check(news) {
+    const failures: Failures = [];
+    const connection = checkConnection(news.connection, failures);
+    if (!ENGINES.includes(news.engine as Engine)) {
+      failures.push({ property: "engine", reason: `\`engine\` must be one of ${ENGINES.join(", ")}, but ${JSON.stringify(news.engine)} was provided` });
+    }
+    return { inputs: { connection, engine: news.engine as Engine }, failures };
+  },
+
+  diff(olds, news) {
+    const d = diffInputs(olds as never, news as never, ["engine"], [...this.outputOnly, "active"]);
+    return olds.active === false ? { ...d, changes: true } : d;
+  },
+
+  async create(inputs) {
+    return withHost(inputs.connection, async (conn) => {
+      const before = await fact(conn, inputs.engine);
+      await applySteps(conn, `start the ${inputs.engine} engine`, planRuntime(inputs.engine, before));
+      const after = await fact(conn, inputs.engine);
+      return { id: inputs.engine, outs: { ...inputs, version: after.version, adopted: before.active && engineUnits(inputs.engine).length > 0, active: after.active } };
+    });
+  },
+
+  async read(_id, props) {
+    return withHost(props.connection, async (conn) => {
+      const f = await fact(conn, props.engine);
+      if (!f.installed) return undefined;
+      const { version: _v, adopted: _a, active: _x, ...inputs } = props;
+      return { outs: { ...props, version: f.version, active: f.active }, inputs: inputs as RuntimeInputs };
+    });
+  },
+
+  async update(_id, olds, news) {
+    return withHost(news.connection, async (conn) => {
+      await applySteps(conn, `start the ${news.engine} engine`, planRuntime(news.engine, await fact(conn, news.engine)));
+      const after = await fact(conn, news.engine);
+      return { ...news, version: after.version, adopted: olds.adopted, active: after.active };
+    });
+  },
+
+  async delete(_id, props) {
+    await withHost(props.connection, (conn) => applySteps(conn, `stop the ${props.engine} engine`, planRuntimeRemoval(props.engine, props.adopted)));
+  },
+};

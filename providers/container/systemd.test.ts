@@ -1,0 +1,90 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { SPEC_LABEL, specDigest, type ContainerDesired } from "./operations";
+import { installSteps, parseSystemdFact, recordSpec, runtimeSpec, systemdRemovalSteps, systemdStateSteps, unitFile } from "./systemd";
+
+const want: ContainerDesired = {
+  engine: "systemd",
+  name: "web",
+  image: "10.0.0.1:5000/web@sha256:abc",
+  env: { GREETING: "s3cret" },
+  ports: [{ host: 8080, container: 8080, protocol: "tcp" }],
+  volumes: [{ source: "/srv/data", target: "/data", readOnly: true }],
+  restart: "always",
+  labels: { app: "web" },
+  running: true,
+};
+
+// What umoci derives from an image (trimmed to the parts drove changes).
+const base = {
+  process: { terminal: true, args: ["/bin/sh", "-c", "httpd"], env: ["PATH=/bin", "GREETING=default", "TERM=xterm"] },
+  hostname: "umoci-default",
+  mounts: [{ destination: "/proc", type: "proc", source: "proc" }],
+  linux: { namespaces: [{ type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }] },
+};
+
+describe("systemd engine", () => {
+  it("derives the runtime spec: no terminal, host network, env overridden, volumes bound, labels as annotations", () => {
+    // when
+    const spec = runtimeSpec(base, want);
+    // then
+    assert.equal(spec.process.terminal, false);
+    assert.deepEqual(spec.process.env, ["PATH=/bin", "GREETING=s3cret", "TERM=xterm"]);
+    assert.deepEqual(spec.process.args, ["/bin/sh", "-c", "httpd"], "the image's command is kept when none is given");
+    assert.deepEqual(spec.linux!.namespaces!.map((n) => n.type), ["pid", "ipc", "uts", "mount"]);
+    assert.deepEqual(spec.mounts!.at(-1), { destination: "/data", type: "bind", source: "/srv/data", options: ["rbind", "ro"] });
+    assert.equal(spec.hostname, "web");
+    assert.deepEqual(spec.annotations, { app: "web" });
+    assert.equal(base.process.terminal, true, "the base spec is not modified");
+  });
+
+  it("a command replaces the image's", () => {
+    assert.deepEqual(runtimeSpec(base, { ...want, command: ["sleep", "1"] }).process.args, ["sleep", "1"]);
+  });
+
+  it("the unit runs runc on the bundle and cleans up after it, with the restart policy", () => {
+    const unit = unitFile(want);
+    assert.match(unit, /^ExecStart=runc run --bundle \/var\/lib\/drove\/containers\/web\/bundle drove-web$/m);
+    assert.match(unit, /^ExecStopPost=-runc delete --force drove-web$/m);
+    assert.match(unit, /^Restart=always$/m);
+    assert.match(unitFile({ ...want, restart: "unless-stopped" }), /^Restart=always$/m);
+    assert.match(unitFile({ ...want, restart: "on-failure" }), /^Restart=on-failure$/m);
+  });
+
+  it("env values travel on stdin into a 0600 file, never on a command line, and are not recorded", () => {
+    const steps = installSteps(want, runtimeSpec(base, want));
+    for (const s of steps) assert.ok(!s.command.text.includes("s3cret"), s.command.text);
+    assert.match(steps[0].command.text, /^umask 077 && cat > \/var\/lib\/drove\/containers\/web\/bundle\/config\.json$/);
+    assert.ok(steps[0].stdin!.includes("GREETING=s3cret"));
+    assert.ok(!steps[1].stdin!.includes("s3cret"), "the recorded spec keeps env keys only");
+  });
+
+  it("parses the probe: present, running, restart policy and restart count", () => {
+    const rec = JSON.stringify(recordSpec(want));
+    const f = parseSystemdFact(`${rec}\nactive\nalways\n2\n`);
+    assert.equal(f.state, "present");
+    if (f.state !== "present") return;
+    assert.equal(f.running, true);
+    assert.equal(f.restart, "always");
+    assert.equal(f.restarts, 2);
+    assert.equal(f.labels[SPEC_LABEL], specDigest(want));
+    assert.deepEqual(f.env, { GREETING: "" });
+    assert.deepEqual(parseSystemdFact("absent\n"), { state: "absent" });
+  });
+
+  it("state steps: start a stopped unit, rewrite the unit for a new restart policy, nothing when equal", () => {
+    const f = parseSystemdFact(`${JSON.stringify(recordSpec(want))}\ninactive\nalways\n0\n`);
+    if (f.state !== "present") throw new Error("present expected");
+    assert.deepEqual(systemdStateSteps(want, f).map((s) => s.command.text), ["systemctl enable --now drove-container-web.service"]);
+    assert.deepEqual(systemdStateSteps(want, { ...f, running: true }), []);
+    assert.match(systemdStateSteps({ ...want, restart: "no" }, { ...f, running: true })[0].command.text, /daemon-reload$/);
+  });
+
+  it("removal stops, disables and removes the unit, the runc state and the bundle", () => {
+    const f = parseSystemdFact(`${JSON.stringify(recordSpec(want))}\nactive\nalways\n0\n`);
+    assert.deepEqual(systemdRemovalSteps("web", f).map((s) => s.command.text), [
+      "{ systemctl disable --now drove-container-web.service >/dev/null 2>&1 || true; } && rm -f /etc/systemd/system/drove-container-web.service && systemctl daemon-reload && { runc delete --force drove-web >/dev/null 2>&1 || true; } && rm -rf /var/lib/drove/containers/web",
+    ]);
+    assert.deepEqual(systemdRemovalSteps("web", { state: "absent" }), []);
+  });
+});
