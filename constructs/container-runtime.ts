@@ -2,6 +2,7 @@ import { Construct } from "constructs";
 import { ValidationError } from "../src/errors";
 import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { Container, type ContainerProps } from "./container";
+import { Image, type ImageProps } from "./image";
 import { Host } from "./host";
 
 /** The container engines drove drives. */
@@ -58,6 +59,11 @@ export class ContainerRuntime extends Construct implements IResourceConstruct {
     }
     this.host = host;
     this.engine = props.engine;
+  }
+
+  /** Builds an image on this host and pushes it (docker and podman runtimes). */
+  buildImage(id: string, props: ImageProps): Image {
+    return new Image(this, id, props);
   }
 
   /** Runs a container on this runtime. */

@@ -3,6 +3,7 @@ import { Construct } from "constructs";
 import { ValidationError } from "../src/errors";
 import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { ContainerRuntime } from "./container-runtime";
+import { imageOf } from "./image";
 
 export interface PortMappingProps {
   /** Port on the host. */
@@ -114,7 +115,7 @@ export class Container extends Construct implements IResourceConstruct {
     return {
       type: "drove:index:Container",
       parent: this.runtime.host,
-      dependsOn: [this.runtime],
+      dependsOn: [this.runtime, ...(imageOf(p.image) ? [imageOf(p.image)!] : [])],
       props: {
         connection: this.runtime.host.connection,
         engine: this.runtime.engine,

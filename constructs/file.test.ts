@@ -10,26 +10,12 @@ import { App } from "../src/app";
 import { ValidationError } from "../src/errors";
 import { File, type FileProps } from "./file";
 import { Host } from "./host";
+import { hostIn, messagesOf } from "./testing";
 
-const HOST_KEY = "SHA256:m5IHXuYajWiaBPu90qEletjQt9bxszIkcxckGUmSKB8";
-const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAtest-only-not-a-real-key-DO-NOT-LEAK\n-----END OPENSSH PRIVATE KEY-----\n";
 
-function hostIn(app: App, id = "web1"): Host {
-  return new Host(app, id, { address: "10.0.0.5", privateKey: pulumi.secret(PRIVATE_KEY), hostKey: HOST_KEY });
-}
 
 const fileProps = (over: Partial<FileProps> = {}): FileProps => ({ path: "/etc/motd", content: "managed by drove\n", ...over });
 
-/** The messages of the ValidationError that `fn` throws. */
-function messagesOf(fn: () => unknown): readonly string[] {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ValidationError, `expected a ValidationError, got ${String(err)}`);
-    return err.messages;
-  }
-  assert.fail("expected a ValidationError, but nothing was thrown");
-}
 
 describe("File props", () => {
   it("resolves defaults: mode 0644, parents created, owner and group left alone", () => {

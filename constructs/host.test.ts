@@ -9,9 +9,8 @@ import * as yaml from "js-yaml";
 import { App } from "../src/app";
 import { ValidationError } from "../src/errors";
 import { Host, type HostProps } from "./host";
+import { HOST_KEY, PRIVATE_KEY, messagesOf } from "./testing";
 
-const HOST_KEY = "SHA256:m5IHXuYajWiaBPu90qEletjQt9bxszIkcxckGUmSKB8";
-const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAtest-only-not-a-real-key-DO-NOT-LEAK\n-----END OPENSSH PRIVATE KEY-----\n";
 
 const props = (over: Partial<HostProps> = {}): HostProps => ({
   address: "10.0.0.5",
@@ -20,16 +19,6 @@ const props = (over: Partial<HostProps> = {}): HostProps => ({
   ...over,
 });
 
-/** The messages of the ValidationError that `fn` throws. */
-function messagesOf(fn: () => unknown): readonly string[] {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ValidationError, `expected a ValidationError, got ${String(err)}`);
-    return err.messages;
-  }
-  assert.fail("expected a ValidationError, but nothing was thrown");
-}
 
 describe("Host props", () => {
   it("resolves defaults once: port 22, user root, no labels", () => {

@@ -1,25 +1,49 @@
 /**
- * The flagship: every machine of the lab (or of the inventory DROVE_INVENTORY
- * names) as a drove Host, each with a file drove keeps in shape.
+ * The flagship: the lab's machines (or the inventory DROVE_INVENTORY names),
+ * each with a file drove keeps in shape; an image built on the first machine
+ * from examples/app and pushed to the registry; and that image running on
+ * every machine, each on a different runtime: Docker, Podman, and systemd +
+ * runc with no daemon at all. The service answers on port 8080 everywhere.
  *
  *   npx drove lab up && eval "$(npx drove env)" && pulumi up
  */
+import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { App, Host } from "../src";
+import { App, ContainerRuntime, Host, loadInventory } from "../src";
 
 const config = new pulumi.Config();
 const greeting = config.get("greeting") ?? "managed by drove";
+const inventory = loadInventory();
+const registry = config.get("registry") ?? inventory.lab?.registry;
+if (!registry) throw new Error("set the `registry` config (host:port of a registry every machine can pull from)");
 
 const app = new App();
 const hosts = Host.fromLab(app);
+const runtimes = hosts.map((h, i) => [ContainerRuntime.docker, ContainerRuntime.podman, ContainerRuntime.systemd][i % 3](h));
+
 for (const host of hosts) {
-  host.addFile("motd", {
-    path: "/etc/motd",
-    content: `${host.node.id}: ${greeting}\n`,
-    mode: "0644",
+  host.addFile("motd", { path: "/etc/motd", content: `${host.node.id}: ${greeting}\n`, mode: "0644" });
+}
+
+// Built where Docker runs, from a local context plus Debian's busybox-static.
+const image = runtimes[0].buildImage("web-image", {
+  repository: `${registry}/drove/web`,
+  context: config.get("appDir") ?? join(__dirname, "app"),
+  files: { busybox: "/bin/busybox" },
+});
+
+for (const rt of runtimes) {
+  rt.addContainer("web", {
+    image: image.digestRef,
+    ports: [{ host: 8080, container: 8080 }],
+    restart: "always",
   });
 }
 app.synth();
 
 /** What each machine reported about itself. */
 export const machines = Object.fromEntries(hosts.map((h) => [h.node.id, h.facts]));
+/** The image every machine runs, pinned by digest. */
+export const webImage = image.digestRef;
+/** Where the service answers. */
+export const urls = hosts.map((h) => pulumi.interpolate`http://${h.address}:8080/`);

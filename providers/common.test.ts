@@ -6,7 +6,7 @@ import { checkConnection, connectionIdentity, diffInputs, UNKNOWN, type Failures
 const HOST_KEY = "SHA256:m5IHXuYajWiaBPu90qEletjQt9bxszIkcxckGUmSKB8";
 
 const connection = (over: Partial<SshTarget> & Record<string, unknown> = {}): SshTarget =>
-  ({ host: "10.0.0.5", port: 22, user: "root", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n", hostKey: HOST_KEY, ...over }) as SshTarget;
+  ({ host: "10.0.0.5", port: 22, user: "root", privateKey: "fake-test-key\nAAAA\n", hostKey: HOST_KEY, ...over }) as SshTarget;
 
 const inputs = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
   connection: connection(),
@@ -78,7 +78,7 @@ describe("diffInputs", () => {
     {
       name: "a new private key -> change in place, not a new machine",
       olds: inputs(),
-      news: inputs({ connection: connection({ privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nBBBB\n" }) }),
+      news: inputs({ connection: connection({ privateKey: "fake-test-key\nBBBB\n" }) }),
       expected: { changes: true, replaces: [] },
     },
     {
@@ -385,7 +385,7 @@ describe("checkConnection", () => {
 
   it("never puts the private key or the password in a failure", () => {
     // given
-    const privateKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nTOPSECRETKEYMATERIAL\n";
+    const privateKey = "fake-test-key\nTOPSECRETKEYMATERIAL\n";
     const c = { host: "", port: 99999, privateKey, password: "hunter2-secret", hostKey: "bad" };
 
     // when

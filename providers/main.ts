@@ -15,9 +15,10 @@ import { unitKind } from "./systemd-unit/provider";
 import { packageKind } from "./package/provider";
 import { containerKind } from "./container/provider";
 import { runtimeKind } from "./container/runtime";
+import { imageKind } from "./container/image";
 import { pool } from "./common";
 
-const kinds: readonly AnyKind[] = [hostKind, fileKind, packageKind, directoryKind, unitKind, runtimeKind, containerKind];
+const kinds: readonly AnyKind[] = [hostKind, fileKind, packageKind, directoryKind, unitKind, runtimeKind, containerKind, imageKind];
 const byToken = new Map(kinds.map((k) => [k.token, k]));
 
 function kindOf(urn: string): AnyKind {

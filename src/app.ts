@@ -82,6 +82,7 @@ export class App extends Construct {
       const deps = [parent, ...(spec.dependsOn ?? []).map((c) => this.resources.get(c))].filter((r): r is pulumi.CustomResource => r !== undefined);
       const res = new DroveResource(spec.type, construct.node.path, props, parent ? { parent, dependsOn: deps } : { dependsOn: deps });
       this.resources.set(construct, res);
+      (construct as { _registered?: (r: pulumi.CustomResource) => void })._registered?.(res);
       byPath.set(construct.node.path, res);
     }
     return byPath;

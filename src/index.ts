@@ -9,3 +9,4 @@ export { Directory, type DirectoryProps } from "../constructs/directory";
 export { SystemdUnit, type SystemdUnitProps, type UnitSection, type UnitSections, type UnitValue } from "../constructs/systemd-unit";
 export { ContainerRuntime, type ContainerEngine, type ContainerRuntimeProps } from "../constructs/container-runtime";
 export { Container, type ContainerProps, type PortMappingProps, type VolumeProps } from "../constructs/container";
+export { Image, type ImageProps } from "../constructs/image";

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { SshTarget } from "../../src/ssh";
 import { directoryKind, type DirectoryOutputs } from "./provider";
 
-const connection = { host: "10.0.0.5", port: 22, user: "root", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n", hostKey: "SHA256:m5IHXuYajWiaBPu90qEletjQt9bxszIkcxckGUmSKB8" } as SshTarget;
+const connection = { host: "10.0.0.5", port: 22, user: "root", privateKey: "fake-test-key\nAAAA\n", hostKey: "SHA256:m5IHXuYajWiaBPu90qEletjQt9bxszIkcxckGUmSKB8" } as SshTarget;
 
 const news = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ connection, path: "/srv/app", ...over });
 

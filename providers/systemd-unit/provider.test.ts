@@ -5,7 +5,7 @@ import { UNKNOWN } from "../common";
 import { sha256 } from "../file/operations";
 import { unitKind, type UnitOutputs } from "./provider";
 
-const connection = { host: "10.0.0.5", port: 22, user: "root", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n", hostKey: "SHA256:m5IHXuYajWiaBPu90qEletjQt9bxszIkcxckGUmSKB8" } as SshTarget;
+const connection = { host: "10.0.0.5", port: 22, user: "root", privateKey: "fake-test-key\nAAAA\n", hostKey: "SHA256:m5IHXuYajWiaBPu90qEletjQt9bxszIkcxckGUmSKB8" } as SshTarget;
 const HELLO = "[Service]\nExecStart=/usr/local/bin/hello\n\n[Install]\nWantedBy=multi-user.target\n";
 
 const news = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ connection, name: "hello.service", content: HELLO, ...over });

