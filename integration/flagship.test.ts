@@ -57,7 +57,7 @@ describe("the flagship example, through the real pulumi CLI", { timeout: 20 * 60
     expectOk(await project.pulumi(["preview", "--expect-no-changes"]), "the second preview");
   });
 
-  test("a changed app rebuilds the image and replaces the containers with the new digest", async () => {
+  test("a changed app rebuilds the image and replaces the containers with the new digest; the old image is deleted", async () => {
     // given
     writeFileSync(join(app, "www", "index.html"), "hello again\n");
     // when
@@ -65,11 +65,12 @@ describe("the flagship example, through the real pulumi CLI", { timeout: 20 * 60
     const up = await project.pulumi(["up", "--yes"]);
     // then
     expectOk(preview, "preview");
-    assert.match(preview.stdout, /~ drove:index:Image: \(update\)[\s\S]*contextHash/);
+    assert.match(preview.stdout, /\+-\s*drove:index:Image: \(replace\)[\s\S]*contextHash/);
     expectOk(up, "up");
-    assert.match(up.stdout, /~ 1 updated/);
-    assert.match(up.stdout, /\+-3 replaced/);
+    assert.match(up.stdout, /\+-4 replaced/);
     for (const m of ["m1", "m2", "m3"]) assert.equal(await page(m), "hello again\n", m);
+    const tags = await fetch(`http://${lab.inventory.lab!.registry}/v2/drove/web/tags/list`).then((r) => r.json() as Promise<{ tags: string[] | null }>);
+    assert.equal((tags.tags ?? []).length, 1, `only the new image is left in the registry: ${JSON.stringify(tags)}`);
     expectOk(await project.pulumi(["preview", "--expect-no-changes"]), "the preview after the rebuild");
   });
 

@@ -136,7 +136,9 @@ export const imageKind: ResourceKind<ImageInputs, ImageOutputs> = {
   },
 
   diff(olds, news) {
-    return diffInputs(olds as never, news as never, ["repository"], this.outputOnly);
+    // A new build is a new image: Pulumi builds it, moves what runs the old one,
+    // then deletes the old one (its pushed manifest with it).
+    return diffInputs(olds as never, news as never, ["engine", "repository", "context", "dockerfile", "files", "contextHash"], this.outputOnly);
   },
 
   async create(inputs) {
@@ -153,8 +155,9 @@ export const imageKind: ResourceKind<ImageInputs, ImageOutputs> = {
     });
   },
 
-  async update(_id, _olds, news) {
-    return build(news);
+  async update(_id, olds, news) {
+    // Only the connection changes in place; the image stays as built.
+    return { ...news, tag: olds.tag, digest: olds.digest, digestRef: olds.digestRef };
   },
 
   async delete(_id, props) {
