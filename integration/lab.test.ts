@@ -80,6 +80,19 @@ describe("the lab", { timeout: 10 * 60_000 }, () => {
     assert.match(refused[0].output, /Another `drove lab` command is already working on the lab in .*\. Either wait for it to finish, or/);
   });
 
+  test("another checkout's `lab up` with the same prefix is refused and leaves this lab alone", async () => {
+    // given this lab's m1, and a second state folder
+    const before = await lab.ssh("m1", sh`cat /proc/sys/kernel/random/boot_id`);
+    const other = mkdtempSync(join(tmpdir(), "drove-other-"));
+    // when
+    const r = await drove(["lab", "up", "--machines", "1"], { ...process.env, DROVE_STATE: other });
+    // then
+    assert.notEqual(r.code, 0);
+    assert.match(r.output, /The lab prefix "drovelt" is in use by the lab in .*\. Either stop that lab first/);
+    const after = await lab.ssh("m1", sh`cat /proc/sys/kernel/random/boot_id`);
+    assert.equal(after.stdout, before.stdout, "m1 was not touched");
+  });
+
   test("a missing debootstrap is named, with the package and the fix, before anything starts", async () => {
     // given a PATH with every tool but debootstrap
     const bin = mkdtempSync(join(tmpdir(), "drove-path-"));

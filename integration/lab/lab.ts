@@ -97,6 +97,33 @@ async function withLock<T>(cfg: LabConfig, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * A prefix (namespaces, links, bridge) belongs to one lab folder at a time:
+ * another checkout's `lab up` with the same prefix must not take over, or
+ * clean up, machines that are not its own.
+ */
+function ownerFile(cfg: LabConfig): string {
+  return `/run/drove-lab-${cfg.prefix}.owner`;
+}
+
+function claimPrefix(cfg: LabConfig): void {
+  const file = ownerFile(cfg);
+  if (existsSync(file)) {
+    const owner = readFileSync(file, "utf8").trim();
+    if (owner !== cfg.dir && existsSync(join(owner, "machines"))) {
+      throw new DroveError(`The lab prefix "${cfg.prefix}" is in use by the lab in ${owner}`, {
+        fixes: [`stop that lab first (\`drove lab down\` with DROVE_STATE=${owner.replace(/\/lab$/, "")})`, "give this lab another DROVE_LAB_PREFIX and DROVE_LAB_NET"],
+      });
+    }
+  }
+  writeFileSync(file, cfg.dir + "\n");
+}
+
+function releasePrefix(cfg: LabConfig): void {
+  const file = ownerFile(cfg);
+  if (existsSync(file) && readFileSync(file, "utf8").trim() === cfg.dir) rmSync(file, { force: true });
+}
+
 async function preflight(): Promise<void> {
   if (process.getuid?.() !== 0) {
     throw new DroveError("The lab needs root (network namespaces, mounts, systemd-nspawn)", {
@@ -131,6 +158,7 @@ export async function labUp(count: number, log: Log = console.error): Promise<In
   const cfg = labConfig();
   await preflight();
   return withLock(cfg, async () => {
+    claimPrefix(cfg);
     const image = await ensureImage(log);
     const started = Date.now();
     const key = ensureClientKey(cfg);
@@ -551,6 +579,12 @@ export async function labDown(log: Log = console.error): Promise<void> {
   const cfg = labConfig();
   if (process.getuid?.() !== 0) throw new DroveError("Stopping the lab needs root", { fixes: ["run it as root", "run it with sudo"] });
   await withLock(cfg, async () => {
+    const owner = existsSync(ownerFile(cfg)) ? readFileSync(ownerFile(cfg), "utf8").trim() : cfg.dir;
+    if (owner !== cfg.dir && existsSync(join(owner, "machines"))) {
+      throw new DroveError(`The lab prefix "${cfg.prefix}" belongs to the lab in ${owner}, not to this one`, {
+        fixes: [`run \`drove lab down\` with DROVE_STATE=${owner.replace(/\/lab$/, "")}`, "set DROVE_LAB_PREFIX to this lab's prefix"],
+      });
+    }
     const machines = existingMachines(cfg);
     // Namespaces named like ours but with no directory (a crashed run) count too.
     const netnsList = (await run("ip", ["netns", "list"], { allowFail: true })).stdout
@@ -571,6 +605,7 @@ export async function labDown(log: Log = console.error): Promise<void> {
     }
     const left = await leftovers(cfg);
     if (left.length) throw new DroveError(`\`drove lab down\` could not remove everything: ${left.join("; ")}`);
+    releasePrefix(cfg);
     log(`lab: down (${machines.length} machine(s) removed)`);
   });
 }
