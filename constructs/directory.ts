@@ -1,6 +1,6 @@
-import { posix } from "node:path";
 import { Construct } from "constructs";
 import { ValidationError } from "../src/errors";
+import { ownershipErrors, pathErrors } from "../src/validation";
 import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { File } from "./file";
 import { Host } from "./host";
@@ -32,7 +32,6 @@ export interface DirectoryProps {
   readonly recursive?: boolean;
 }
 
-const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$/;
 
 /**
  * A directory on a host: it exists, with this mode, owner and group. Like
@@ -68,15 +67,10 @@ export class Directory extends Construct implements IResourceConstruct {
     if (!host) throw new ValidationError([`${where}: a Directory must be created inside a Host (new Directory(host, ...) or host.addDirectory(...))`]);
     const errors: string[] = [];
     const p = props.path;
-    if (typeof p !== "string" || !posix.isAbsolute(p) || posix.normalize(p) !== p || p.endsWith("/") || p.includes("\0")) {
-      errors.push(`${where}: \`path\` must be an absolute, normalised directory path like /srv/app, but ${JSON.stringify(p)} was provided`);
-    }
+    errors.push(...pathErrors(where, p, "directory", "/srv/app"));
     const mode = typeof props.mode === "number" ? props.mode.toString(8) : (props.mode ?? "0755");
     if (!/^(0?[0-7]{3}|[0-7]{4})$/.test(mode)) errors.push(`${where}: \`mode\` must be octal like "0755" or "2775", but ${JSON.stringify(props.mode)} was provided`);
-    for (const k of ["owner", "group"] as const) {
-      const v = props[k];
-      if (v !== undefined && !NAME.test(v)) errors.push(`${where}: \`${k}\` must be a name like "www-data", but ${JSON.stringify(v)} was provided`);
-    }
+    errors.push(...ownershipErrors(where, props));
     if (errors.length) throw new ValidationError(errors);
     this.host = host;
     this.path = p;

@@ -1,7 +1,7 @@
-import { posix } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import { Construct } from "constructs";
 import { ValidationError } from "../src/errors";
+import { ownershipErrors, pathErrors } from "../src/validation";
 import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { Host } from "./host";
 
@@ -26,7 +26,6 @@ export interface FileProps {
   readonly createParents?: boolean;
 }
 
-const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$/;
 
 /**
  * A regular file on a host: content, mode, owner. Written atomically (a
@@ -50,16 +49,11 @@ export class File extends Construct implements IResourceConstruct {
     const errors: string[] = [];
     if (!host) throw new ValidationError([`${where}: a File must be created inside a Host (new File(host, ...) or host.addFile(...))`]);
     const p = props.path;
-    if (typeof p !== "string" || !posix.isAbsolute(p) || posix.normalize(p) !== p || p.endsWith("/") || p.includes("\0")) {
-      errors.push(`${where}: \`path\` must be an absolute, normalised file path like /etc/motd, but ${JSON.stringify(p)} was provided`);
-    }
+    errors.push(...pathErrors(where, p, "file", "/etc/motd"));
     if (props.content === undefined) errors.push(`${where}: \`content\` is required (use "" for an empty file)`);
     const mode = typeof props.mode === "number" ? props.mode.toString(8) : (props.mode ?? "0644");
     if (!/^0?[0-7]{3}$/.test(mode)) errors.push(`${where}: \`mode\` must be octal like "0644", but ${JSON.stringify(props.mode)} was provided`);
-    for (const k of ["owner", "group"] as const) {
-      const v = props[k];
-      if (v !== undefined && !NAME.test(v)) errors.push(`${where}: \`${k}\` must be a name like "www-data", but ${JSON.stringify(v)} was provided`);
-    }
+    errors.push(...ownershipErrors(where, props));
     if (errors.length) throw new ValidationError(errors);
     this.host = host;
     this.path = p;
