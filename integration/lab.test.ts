@@ -96,7 +96,7 @@ describe("the lab", { timeout: 10 * 60_000 }, () => {
   test("a missing debootstrap is named, with the package and the fix, before anything starts", async () => {
     // given a PATH with every tool but debootstrap
     const bin = mkdtempSync(join(tmpdir(), "drove-path-"));
-    for (const tool of ["systemd-nspawn", "ip", "ssh-keygen", "swtpm", "swtpm_setup", "docker-registry", "node", "sh", "bash"]) {
+    for (const tool of ["systemd-nspawn", "ip", "ssh-keygen", "swtpm", "swtpm_setup", "docker-registry", "apt-cacher-ng", "node", "sh", "bash"]) {
       const found = await new Promise<string>((r) => execFile("sh", ["-c", 'command -v "$1"', "sh", tool], (_e, o) => r(o.trim())));
       if (found) symlinkSync(found, join(bin, tool));
     }
