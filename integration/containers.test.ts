@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { bootTestLab, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
 import { pushWebImage, type TestImage } from "./fixtures";
 
 let lab: TestLab;
@@ -33,9 +33,6 @@ async function eventually(fn: () => Promise<string>, want: string): Promise<stri
   return got;
 }
 
-function expectOk(r: { code: number; output: string }, what: string): void {
-  assert.equal(r.code, 0, `${what} failed:\n${r.output}`);
-}
 
 const engines: Record<string, string> = { m1: "docker", m2: "podman", m3: "systemd" };
 

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { bootTestLab, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
 
 let lab: TestLab;
 let project: TestProject;
@@ -18,9 +18,6 @@ async function onMachine(name: string, path: string): Promise<string> {
   return r.stdout;
 }
 
-function expectOk(r: { code: number; output: string }, what: string): void {
-  assert.equal(r.code, 0, `${what} failed:\n${r.output}`);
-}
 
 describe("File on lab machines, through the real pulumi CLI", { timeout: 15 * 60_000 }, () => {
   before(async () => {

@@ -9,7 +9,7 @@ import { cpSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { packageRoot } from "../src/paths";
-import { bootTestLab, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
 
 let lab: TestLab;
 let project: TestProject;
@@ -28,9 +28,6 @@ async function page(machine: string): Promise<string> {
   return "no answer";
 }
 
-function expectOk(r: { code: number; output: string }, what: string): void {
-  assert.equal(r.code, 0, `${what} failed:\n${r.output}`);
-}
 
 describe("the flagship example, through the real pulumi CLI", { timeout: 20 * 60_000 }, () => {
   before(async () => {

@@ -3,6 +3,7 @@
  * state folder, so it never touches a user's lab), a throw-away Pulumi project,
  * and the real `pulumi` CLI run against it.
  */
+import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -123,6 +124,11 @@ export class TestProject {
     const dir = join(this.env.PULUMI_BACKEND_URL!.replace(/^file:\/\//, ""), ".pulumi", "stacks", "drove-it");
     return readFileSync(join(dir, `${this.env.PULUMI_STACK}.json`), "utf8");
   }
+}
+
+/** Fails with the CLI's whole output when a command did not succeed. */
+export function expectOk(r: { code: number; output: string }, what: string): void {
+  assert.equal(r.code, 0, `${what} failed:\n${r.output}`);
 }
 
 export { sh };

@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { bootTestLab, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
 
 let lab: TestLab;
 let project: TestProject;
@@ -18,9 +18,6 @@ const UNIT = "drove-hello.service";
 const UNIT2 = "drove-hello2.service";
 const OUT = "/run/drove-hello.out";
 
-function expectOk(r: { code: number; output: string }, what: string): void {
-  assert.equal(r.code, 0, `${what} failed:\n${r.output}`);
-}
 
 /** Runs a command on a machine; its stdout, trimmed. */
 async function on(machine: string, command: ReturnType<typeof sh>): Promise<string> {

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import * as yaml from "js-yaml";
 import { DroveError } from "./errors";
@@ -16,7 +16,7 @@ export interface SynthOptions {
 
 /** The stack's config as the Pulumi engine would hand it to the program; secure values stay secret. */
 function stackConfig(dir: string, project: string, stack: string | undefined): { config: Record<string, string>; secretKeys: string[]; stack: string } {
-  const files = existsSync(dir) ? require("node:fs").readdirSync(dir).filter((f: string) => /^Pulumi\.[^.]+\.ya?ml$/.test(f)) : [];
+  const files = existsSync(dir) ? readdirSync(dir).filter((f: string) => /^Pulumi\.[^.]+\.ya?ml$/.test(f)) : [];
   const name = stack ?? process.env.PULUMI_STACK ?? (files.length === 1 ? files[0].split(".")[1] : undefined);
   if (!name) return { config: {}, secretKeys: [], stack: "synth" };
   const file = files.find((f: string) => f.split(".")[1] === name);

@@ -3,13 +3,14 @@
  * systemd-nspawn, in its own network namespace, from a shared read-only image
  * with its own overlay; all sit on one bridge with the host and a registry.
  */
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import * as lockfile from "proper-lockfile";
 import pLimit from "p-limit";
-import { DroveError, reasonOf } from "../../src/errors";
+import { DroveError } from "../../src/errors";
 import { dumpInventory, loadInventory, type Inventory, type InventoryMachine } from "../../src/inventory";
 import { cacheDir, inventoryPath, labDir } from "../../src/paths";
 import { SshConnection, fingerprint } from "../../src/ssh";
@@ -191,8 +192,7 @@ function ensureClientKey(cfg: LabConfig): { privatePath: string; publicKey: stri
   if (!existsSync(privatePath) || !existsSync(privatePath + ".pub")) {
     rmSync(privatePath, { force: true });
     rmSync(privatePath + ".pub", { force: true });
-    // ssh-keygen is synchronous enough here; keys are made once per lab.
-    require("node:child_process").execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "drove-lab", "-f", privatePath]);
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "drove-lab", "-f", privatePath]);
   }
   return { privatePath, publicKey: readFileSync(privatePath + ".pub", "utf8").trim() };
 }
@@ -659,4 +659,3 @@ export async function labStatus(): Promise<{ machines: MachineStatus[]; registry
   return { machines, registry: await httpOk(`http://${registryAddress(cfg)}/v2/`) };
 }
 
-export { reasonOf };
