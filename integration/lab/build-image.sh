@@ -55,7 +55,7 @@ rm -f "$part/etc/resolv.conf"; : > "$part/etc/resolv.conf"
 # namespace); no DHCP or resolver inside.
 # Runtimes and etcd are started by drove, not at boot: the image only ships them.
 for unit in docker.service docker.socket containerd.service etcd.service podman.service podman.socket \
-            podman-auto-update.timer podman-restart.service \
+            podman-auto-update.timer podman-restart.service docker-registry.service haproxy.service nftables.service \
             apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
   chroot "$part" systemctl disable "$unit" >/dev/null 2>&1 || true
 done

@@ -25,6 +25,14 @@ export const IMAGE_PACKAGES = [
   "tpm2-tools",
   "skopeo",
   "umoci",
+  // Services: a local proxy per node (HAProxy) in front of virtual IPs (nftables).
+  "haproxy",
+  "nftables",
+  // The Registry construct runs Debian's registry; openssl checks its TLS.
+  "docker-registry",
+  "openssl",
+  // What Ansible needs on a managed node (bench/ compares drove with it).
+  "python3",
 ] as const;
 
 const BUILD_SCRIPT = join(__dirname, "build-image.sh");
