@@ -14,6 +14,11 @@ export interface ResourceKind<Inputs, Outputs> {
   /** Properties only the provider sets (never compared as desired state). */
   readonly outputOnly: readonly string[];
   check(news: Record<string, unknown>): { inputs: Inputs; failures: provider.CheckFailure[] };
+  /**
+   * Optional: a check that may look at the machines (plan time) and at the previous
+   * inputs (`olds`, undefined on create). Used instead of `check` when present.
+   */
+  plan?(news: Record<string, unknown>, olds?: Record<string, unknown>): Promise<{ inputs: Inputs; failures: provider.CheckFailure[] }>;
   /** `olds` are the old outputs (as the engine sends them), `news` the checked inputs. */
   diff(olds: Outputs, news: Inputs): provider.DiffResult;
   create(inputs: Inputs): Promise<{ id: string; outs: Outputs }>;

@@ -16,9 +16,12 @@ import { packageKind } from "./package/provider";
 import { containerKind } from "./container/provider";
 import { runtimeKind } from "./container/runtime";
 import { imageKind } from "./container/image";
+import { networkKind } from "./network/provider";
+import { volumeKind } from "./volume/provider";
+import { serviceKind } from "./service/provider";
 import { pool } from "./common";
 
-const kinds: readonly AnyKind[] = [hostKind, fileKind, packageKind, directoryKind, unitKind, runtimeKind, containerKind, imageKind];
+const kinds: readonly AnyKind[] = [hostKind, fileKind, packageKind, directoryKind, unitKind, runtimeKind, containerKind, imageKind, serviceKind, networkKind, volumeKind];
 const byToken = new Map(kinds.map((k) => [k.token, k]));
 
 function kindOf(urn: string): AnyKind {
@@ -59,9 +62,11 @@ const version = JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "
 
 const drove: provider.Provider = {
   version,
-  async check(urn, _olds, news) {
+  async check(urn, olds, news) {
     const kind = kindOf(urn);
-    const { inputs, failures } = kind.check(unwrapSecrets(news));
+    const { inputs, failures } = kind.plan
+      ? await kind.plan(unwrapSecrets(news), olds && Object.keys(olds).length ? unwrapSecrets(olds) : undefined)
+      : kind.check(unwrapSecrets(news));
     return { inputs: protect(kind, inputs as Record<string, unknown>, secretPathsIn(news)), failures };
   },
   async diff(_id, urn, olds, news) {

@@ -129,8 +129,11 @@ export interface Endpoint {
 
 export const HAPROXY_DIR = "/etc/haproxy/drove.d";
 export const HAPROXY_DROPIN = "/etc/systemd/system/haproxy.service.d/drove.conf";
-/** Debian's unit runs `haproxy -Ws -f $CONFIG ... $EXTRAOPTS`: one more -f loads every drove.d/*.cfg. */
-export const HAPROXY_DROPIN_CONTENT = `# managed by drove: load the services' proxies\n[Service]\nEnvironment="EXTRAOPTS=-f ${HAPROXY_DIR}"\n`;
+/**
+ * Debian's unit runs `haproxy -Ws -f $CONFIG -p $PIDFILE $EXTRAOPTS` with EXTRAOPTS set to its
+ * master socket: one more -f (a directory) loads every drove.d/*.cfg, the master socket kept.
+ */
+export const HAPROXY_DROPIN_CONTENT = `# managed by drove: load the services' proxies\n[Service]\nEnvironment="EXTRAOPTS=-S /run/haproxy-master.sock -f ${HAPROXY_DIR}"\n`;
 
 export function haproxyFile(cluster: string, service: string): string {
   return `${HAPROXY_DIR}/${cluster}-${service}.cfg`;
