@@ -218,7 +218,7 @@ function fmt(scaled: number): string {
 /** "m2, m3" or, with repeats, "m2 (2), m3". */
 function nodeList(names: readonly string[]): string {
   const counts = new Map<string, number>();
-  for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
+  for (const n of [...names].sort()) counts.set(n, (counts.get(n) ?? 0) + 1);
   return [...counts].map(([n, c]) => (c === 1 ? n : `${n} (${c})`)).join(", ");
 }
 
@@ -533,6 +533,8 @@ export function place(input: PlacementInput): PlacementResult {
       if (k > 0) w.counts.set(node, k);
     }
     if (!w.global) {
+      // Replicas on a node now: the other services' running ones, and this one's as trimmed so far.
+      const loadNow = (w: Work, n: string) => (prevLoad.get(n) ?? 0) - (w.prev.get(n) ?? 0) + (w.counts.get(n) ?? 0);
       let total = sum(w.counts);
       while (total > w.replicas) {
         const doms = w.acrossLabel ? domainCounts(w) : undefined;
@@ -542,7 +544,7 @@ export function place(input: PlacementInput): PlacementResult {
             (a, b) =>
               (doms ? cmp(doms.get(domainOf(w, b)) ?? 0, doms.get(domainOf(w, a)) ?? 0) : 0) ||
               cmp(w.counts.get(b) ?? 0, w.counts.get(a) ?? 0) ||
-              cmp(prevLoad.get(b) ?? 0, prevLoad.get(a) ?? 0) ||
+              cmp(loadNow(w, b), loadNow(w, a)) ||
               cmp(b, a),
           )[0];
         const left = (w.counts.get(victim) ?? 0) - 1;
