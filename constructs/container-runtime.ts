@@ -3,6 +3,8 @@ import { ValidationError } from "../src/errors";
 import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { Container, type ContainerProps } from "./container";
 import { Image, type ImageProps } from "./image";
+import { Network, type NetworkProps } from "./network";
+import { Volume, type VolumeProps } from "./volume";
 import { Host } from "./host";
 
 /** The container engines drove drives. */
@@ -64,6 +66,16 @@ export class ContainerRuntime extends Construct implements IResourceConstruct {
   /** Builds an image on this host and pushes it (docker and podman runtimes). */
   buildImage(id: string, props: ImageProps): Image {
     return new Image(this, id, props);
+  }
+
+  /** A user-defined bridge network of this runtime (docker and podman; the systemd runtime has none). */
+  addNetwork(id: string, props: NetworkProps = {}): Network {
+    return new Network(this, id, props);
+  }
+
+  /** A named volume of this runtime, whose data outlives the containers that mount it. */
+  addVolume(id: string, props: VolumeProps = {}): Volume {
+    return new Volume(this, id, props);
   }
 
   /** Runs a container on this runtime. */

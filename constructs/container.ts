@@ -4,6 +4,8 @@ import { ValidationError } from "../src/errors";
 import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { ContainerRuntime } from "./container-runtime";
 import { imageOf } from "./image";
+import { Network } from "./network";
+import { Volume } from "./volume";
 
 export interface PortMappingProps {
   /** Port on the host. */
@@ -14,9 +16,12 @@ export interface PortMappingProps {
   readonly protocol?: "tcp" | "udp";
 }
 
-export interface VolumeProps {
-  /** Absolute path on the host. */
-  readonly source: string;
+/** A mount: a host path (`source`) or a named Volume of the same runtime (`volume`), one of the two. */
+export interface VolumeMountProps {
+  /** Absolute path on the host (a bind mount). */
+  readonly source?: string;
+  /** A named Volume of this container's runtime (`runtime.addVolume(...)`): its data outlives the container. */
+  readonly volume?: Volume;
   /** Absolute path in the container. */
   readonly target: string;
   /** @default false */
@@ -34,8 +39,10 @@ export interface ContainerProps {
   readonly env?: Readonly<Record<string, pulumi.Input<string>>>;
   /** Published ports. @default [] */
   readonly ports?: readonly PortMappingProps[];
-  /** Host paths mounted into the container. @default [] */
-  readonly volumes?: readonly VolumeProps[];
+  /** Host paths and named Volumes mounted into the container. @default [] */
+  readonly volumes?: readonly VolumeMountProps[];
+  /** User-defined Networks of the same runtime the container joins (and on which others reach it by its name). @default - the engine's default network */
+  readonly networks?: readonly Network[];
   /** @default "always" */
   readonly restart?: "no" | "always" | "on-failure" | "unless-stopped";
   /** Labels on the container. @default {} */
@@ -87,7 +94,17 @@ export class Container extends Construct implements IResourceConstruct {
       }
     }
     for (const v of props.volumes ?? []) {
-      if (!v.source.startsWith("/") || !v.target.startsWith("/")) errors.push(`${where}: volume ${v.source} -> ${v.target} must use absolute paths`);
+      if ((v.source === undefined) === (v.volume === undefined)) errors.push(`${where}: the mount at ${v.target} must give either \`source\` (a host path) or \`volume\` (a Volume), not ${v.source === undefined ? "neither" : "both"}`);
+      else if (v.volume !== undefined && !Volume.isVolume(v.volume)) errors.push(`${where}: the mount at ${v.target} must name a Volume (runtime.addVolume(...)) as \`volume\``);
+      else if (v.volume !== undefined && v.volume.runtime !== runtime) errors.push(`${where}: volume ${v.volume.node.path} belongs to another runtime (${v.volume.runtime.node.path}); a container mounts only volumes of its own runtime (${runtime.node.path})`);
+      if ((v.source !== undefined && !v.source.startsWith("/")) || !v.target.startsWith("/")) errors.push(`${where}: volume ${v.source ?? v.volume?.volumeName} -> ${v.target} must use absolute paths`);
+    }
+    if (props.networks?.length && runtime.engine === "systemd") {
+      errors.push(`${where}: the systemd runtime runs containers on the host's network, so it cannot join networks; remove \`networks\`, or run this container with ContainerRuntime.docker(host) or ContainerRuntime.podman(host)`);
+    }
+    for (const n of props.networks ?? []) {
+      if (!Network.isNetwork(n)) errors.push(`${where}: \`networks\` must list Networks (runtime.addNetwork(...))`);
+      else if (n.runtime !== runtime) errors.push(`${where}: network ${n.node.path} belongs to another runtime (${n.runtime.node.path}); a container joins only networks of its own runtime (${runtime.node.path})`);
     }
     if (errors.length) throw new ValidationError(errors);
     this.runtime = runtime;
@@ -115,7 +132,7 @@ export class Container extends Construct implements IResourceConstruct {
     return {
       type: "drove:index:Container",
       parent: this.runtime.host,
-      dependsOn: [this.runtime, ...(imageOf(p.image) ? [imageOf(p.image)!] : [])],
+      dependsOn: [this.runtime, ...(imageOf(p.image) ? [imageOf(p.image)!] : []), ...(p.networks ?? []), ...(p.volumes ?? []).flatMap((v) => (v.volume ? [v.volume] : []))],
       props: {
         connection: this.runtime.host.connection,
         engine: this.runtime.engine,
@@ -124,7 +141,9 @@ export class Container extends Construct implements IResourceConstruct {
         ...(p.command !== undefined ? { command: [...p.command] } : {}),
         env: { ...(p.env ?? {}) },
         ports: (p.ports ?? []).map((x) => ({ host: x.host, container: x.container, protocol: x.protocol ?? "tcp" })),
-        volumes: (p.volumes ?? []).map((v) => ({ source: v.source, target: v.target, readOnly: v.readOnly ?? false })),
+        // A named volume's source is its name (the engines' own convention), as an input that follows the Volume's resource.
+        volumes: (p.volumes ?? []).map((v) => ({ source: v.volume ? v.volume._nameInput() : v.source, target: v.target, readOnly: v.readOnly ?? false })),
+        ...(p.networks?.length ? { networks: p.networks.map((n) => n._nameInput()) } : {}),
         restart: p.restart ?? "always",
         labels: { ...(p.labels ?? {}) },
         running: p.running ?? true,

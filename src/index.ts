@@ -8,5 +8,7 @@ export { Package, type PackageProps } from "../constructs/package";
 export { Directory, type DirectoryProps } from "../constructs/directory";
 export { SystemdUnit, type SystemdUnitProps, type UnitSection, type UnitSections, type UnitValue } from "../constructs/systemd-unit";
 export { ContainerRuntime, type ContainerEngine, type ContainerRuntimeProps } from "../constructs/container-runtime";
-export { Container, type ContainerProps, type PortMappingProps, type VolumeProps } from "../constructs/container";
+export { Container, type ContainerProps, type PortMappingProps, type VolumeMountProps } from "../constructs/container";
+export { Network, type NetworkProps } from "../constructs/network";
+export { Volume, type VolumeProps, type HostPathMount } from "../constructs/volume";
 export { Image, type ImageProps } from "../constructs/image";

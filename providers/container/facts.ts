@@ -29,6 +29,8 @@ export type ContainerFact =
       readonly command: readonly string[];
       readonly ports: readonly PortMapping[];
       readonly volumes: readonly VolumeMount[];
+      /** User-defined networks it is on (docker, podman); the engine's default networks left out. */
+      readonly networks?: readonly string[];
       readonly restart: string;
       readonly labels: Readonly<Record<string, string>>;
       readonly exitCode: number;
@@ -46,6 +48,7 @@ interface InspectJson {
   Config?: { Image?: string; Env?: string[] | null; Cmd?: string[] | null; Labels?: Record<string, string> | null };
   ImageName?: string;
   State?: { Running?: boolean; ExitCode?: number; Restarting?: boolean };
+  NetworkSettings?: { Networks?: Record<string, unknown> | null };
   RestartCount?: number;
   HostConfig?: {
     PortBindings?: Record<string, { HostPort?: string }[] | null> | null;
@@ -83,6 +86,7 @@ export function parseContainerFact(stdout: string): ContainerFact {
     return { source, target, readOnly: (opts ?? "").split(",").includes("ro") };
   });
   const restart = c.HostConfig?.RestartPolicy?.Name || "no";
+  const networks = Object.keys(c.NetworkSettings?.Networks ?? {}).filter((n) => !["bridge", "podman", "host", "none"].includes(n)).sort();
   return {
     state: "present",
     image: c.Config?.Image ?? c.ImageName ?? "",
@@ -91,6 +95,7 @@ export function parseContainerFact(stdout: string): ContainerFact {
     command: c.Config?.Cmd ?? [],
     ports,
     volumes,
+    ...(networks.length ? { networks } : {}),
     restart: restart === "" ? "no" : restart,
     labels: c.Config?.Labels ?? {},
     exitCode: c.State?.ExitCode ?? 0,

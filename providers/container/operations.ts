@@ -14,6 +14,8 @@ export interface ContainerDesired {
   readonly env: Readonly<Record<string, string>>;
   readonly ports: readonly PortMapping[];
   readonly volumes: readonly VolumeMount[];
+  /** User-defined networks to join (docker, podman); undefined or empty: the engine's default network. */
+  readonly networks?: readonly string[];
   readonly restart: RestartPolicy;
   readonly labels: Readonly<Record<string, string>>;
   readonly running: boolean;
@@ -26,7 +28,8 @@ export const INSTANCE_LABEL = "drove.instance";
 
 /** A digest of everything that needs a new container when it changes. */
 export function specDigest(d: ContainerDesired): string {
-  const canon = JSON.stringify([d.image, d.command ?? null, Object.entries(d.env).sort(), d.ports, d.volumes, Object.entries(d.labels).sort()]);
+  // Networks count only when there are some, so containers made before networks existed keep their digest.
+  const canon = JSON.stringify([d.image, d.command ?? null, Object.entries(d.env).sort(), d.ports, d.volumes, Object.entries(d.labels).sort(), ...(d.networks?.length ? [d.networks] : [])]);
   return createHash("sha256").update(canon).digest("hex").slice(0, 32);
 }
 
@@ -43,8 +46,12 @@ function runCommand(d: ContainerDesired & { engine: CliEngine }): ShellCommand {
   for (const [k, v] of Object.entries(d.labels)) args.push("--label", `${k}=${v}`);
   for (const p of d.ports) args.push("--publish", `${p.host}:${p.container}/${p.protocol}`);
   for (const v of d.volumes) args.push("--volume", `${v.source}:${v.target}${v.readOnly ? ":ro" : ""}`);
+  // Podman joins several networks at run; Docker (20.10) takes one there, and the others by `network connect`.
+  const [first, ...more] = d.networks ?? [];
+  for (const n of d.engine === "podman" ? (d.networks ?? []) : first !== undefined ? [first] : []) args.push("--network", n);
   const command = d.command?.length ? sh` ${[...d.command]}` : sh``;
-  return sh`${d.engine} run --detach ${args} ${d.image}${command}`;
+  const run = sh`${d.engine} run --detach ${args} ${d.image}${command}`;
+  return d.engine === "docker" && more.length ? and(run, ...more.map((n) => sh`docker network connect ${n} ${d.name}`)) : run;
 }
 
 /**

@@ -18,6 +18,8 @@ export interface ContainerInputs {
   readonly env: Record<string, string>;
   readonly ports: PortMapping[];
   readonly volumes: VolumeMount[];
+  /** User-defined networks the container joins (docker, podman); absent: the engine's default. */
+  readonly networks?: string[];
   readonly restart: RestartPolicy;
   readonly labels: Record<string, string>;
   readonly running: boolean;
@@ -29,6 +31,8 @@ export interface ContainerOutputs extends ContainerInputs {
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+/** A named volume's name, where a mount's source is not a host path. */
+const NAMED_VOLUME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,127}$/;
 const RESTART: readonly RestartPolicy[] = ["no", "always", "on-failure", "unless-stopped"];
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -113,9 +117,20 @@ export const containerKind: ResourceKind<ContainerInputs, ContainerOutputs> = {
     }
     const volumes = ((news.volumes ?? []) as Partial<VolumeMount>[]).map((v) => ({ source: String(v.source), target: String(v.target), readOnly: Boolean(v.readOnly) }));
     for (const v of volumes) {
-      if (!v.source.startsWith("/") || !v.target.startsWith("/") || v.source.includes(":") || v.target.includes(":")) {
-        failures.push({ property: "volumes", reason: `volume ${JSON.stringify(v)} must map an absolute host path to an absolute container path, without ':'` });
+      // A source is a host path, or a named volume's name (not known yet while that volume is being replaced).
+      const named = NAMED_VOLUME.test(v.source) || isUnknown(v.source);
+      if ((!v.source.startsWith("/") && !named) || !v.target.startsWith("/") || v.source.includes(":") || v.target.includes(":")) {
+        failures.push({ property: "volumes", reason: `volume ${JSON.stringify(v)} must map an absolute host path (or a named volume) to an absolute container path, without ':'` });
+      } else if (named && !isUnknown(v.source) && !["docker", "podman", "systemd"].includes(engine)) {
+        failures.push({ property: "volumes", reason: `named volumes (${v.source}) are kept by the docker, podman and systemd engines, not by ${engine}: mount a host path instead` });
       }
+    }
+    const networks = ((news.networks ?? []) as unknown[]).map((n) => n as string);
+    for (const n of networks) {
+      if (!isUnknown(n) && (typeof n !== "string" || !NAME.test(n))) failures.push({ property: "networks", reason: `network name ${JSON.stringify(n)} must be letters, digits, '_', '.' or '-'` });
+    }
+    if (networks.length && engine !== "docker" && engine !== "podman") {
+      failures.push({ property: "networks", reason: `the ${engine} engine runs containers on the host's network, so a container cannot join networks there: use a docker or podman runtime` });
     }
     const labels = (news.labels ?? {}) as Record<string, string>;
     if (SPEC_LABEL in labels) failures.push({ property: "labels", reason: `the label ${SPEC_LABEL} is drove's own` });
@@ -129,6 +144,7 @@ export const containerKind: ResourceKind<ContainerInputs, ContainerOutputs> = {
         env: env as Record<string, string>,
         ports,
         volumes,
+        ...(networks.length ? { networks } : {}),
         restart,
         labels,
         running: news.running === undefined ? true : Boolean(news.running),
@@ -138,7 +154,7 @@ export const containerKind: ResourceKind<ContainerInputs, ContainerOutputs> = {
   },
 
   diff(olds, news) {
-    const d = diffInputs(olds as never, news as never, ["engine", "name", "image", "command", "env", "ports", "volumes", "labels"], this.outputOnly);
+    const d = diffInputs(olds as never, news as never, ["engine", "name", "image", "command", "env", "ports", "volumes", "networks", "labels"], this.outputOnly);
     // The name and host ports are reused: the old container must go first.
     return { ...d, deleteBeforeReplace: (d.replaces ?? []).length > 0 };
   },
@@ -164,6 +180,7 @@ export const containerKind: ResourceKind<ContainerInputs, ContainerOutputs> = {
             env: Object.fromEntries(Object.keys(props.env).map((k) => [k, f.env[k] ?? ""])),
             ports: [...f.ports],
             volumes: [...f.volumes],
+            ...(wanted.networks ? { networks: [...(f.networks ?? [])] } : {}),
             restart: f.restart as RestartPolicy,
             labels: Object.fromEntries(Object.entries(f.labels).filter(([k]) => k in props.labels)),
             running: f.running,

@@ -6,6 +6,7 @@
 import { sh, type ShellCommand } from "../../src/quote";
 import type { Step } from "../file/operations";
 import type { ContainerFact } from "./facts";
+import { volumeDataDir } from "../volume/facts";
 import { belongsToAnother, INSTANCE_LABEL, SPEC_LABEL, specDigest, type ContainerDesired } from "./operations";
 
 export const ROOT = "/var/lib/drove/containers";
@@ -88,7 +89,7 @@ export function runtimeSpec(base: OciSpec, d: ContainerDesired): OciSpec {
   spec.hostname = d.name;
   spec.mounts = [
     ...(spec.mounts ?? []),
-    ...d.volumes.map((v) => ({ destination: v.target, type: "bind", source: v.source, options: ["rbind", v.readOnly ? "ro" : "rw"] })),
+    ...d.volumes.map((v) => ({ destination: v.target, type: "bind", source: v.source.startsWith("/") ? v.source : volumeDataDir(v.source), options: ["rbind", v.readOnly ? "ro" : "rw"] })),
   ];
   if (spec.linux?.namespaces) spec.linux.namespaces = spec.linux.namespaces.filter((n) => n.type !== "network");
   spec.annotations = { ...(spec.annotations ?? {}), ...d.labels };
