@@ -265,6 +265,13 @@ table("colocateWith", [
     lines: ["  m1: no, db no longer runs here; its 1 replica moves to m2"],
   },
   {
+    name: "a replica that was ahead of the other service stays when that service arrives on its node",
+    given: { nodes: zones("m1=a m2=a"), services: [{ name: "a", pinned: ["m2"] }, { name: "b", colocateWith: "a" }], previous: { b: { m2: 1 } } },
+    placement: { a: { m2: 1 }, b: { m2: 1 } },
+    lines: ["service b: 1 of 1 replica on m2", "  m2: kept 1 replica (already running)"],
+    errors: [],
+  },
+  {
     name: "the service placed second even when its name sorts first",
     given: { nodes: zones("m1=a m2=a"), services: [{ name: "zdb", pinned: ["m2"] }, { name: "acache", colocateWith: "zdb" }] },
     placement: { zdb: { m2: 1 }, acache: { m2: 1 } },
@@ -491,19 +498,55 @@ describe("renderPlacement", () => {
     assert.deepEqual(renderPlacement(place({ nodes: [node("m1"), node("m1")], services: [] })), ["error: node m1 is listed twice; node names must be unique"]);
   });
 
-  it("the README's example", () => {
+  it("the example in place()'s TSDoc", () => {
     const r = place({
-      nodes: [down("m1", { zone: "a" }), node("m2", { zone: "a" }), node("m3", { zone: "a" }), node("m4", { zone: "b" })],
-      services: [{ name: "web", replicas: 3, nodeSelector: { zone: "a" }, spread: { maxPerNode: 1 } }],
-      previous: { web: { m1: 1, m2: 1, m3: 1 } },
+      nodes: [
+        { name: "m1", labels: { zone: "a" }, available: false },
+        { name: "m2", labels: { zone: "a" }, available: true },
+        { name: "m3", labels: { zone: "a" }, available: true },
+      ],
+      services: [{ name: "web", replicas: 2, nodeSelector: { zone: "a" }, spread: { maxPerNode: 1 } }],
+      previous: { web: { m1: 1, m2: 1 } },
     });
+    assert.deepEqual(r.placement, { web: { m2: 1, m3: 1 } });
     assert.deepEqual(renderPlacement(r), [
-      "service web: 2 of 3 replicas on m2, m3 (was m1, m2, m3)",
+      "service web: 2 of 2 replicas on m2, m3 (was m1, m2)",
+      "  m1: unavailable, its 1 replica moves to m3",
+      "  m2: kept 1 replica (already running)",
+      "  m3: 1 new replica (moved from m1)",
+    ]);
+  });
+
+  it("the README's example", () => {
+    // given m1 is down; web ran two replicas there, db one
+    const r = place({
+      nodes: [
+        { name: "m1", labels: { zone: "a" }, available: false },
+        { name: "m2", labels: { zone: "a" }, available: true },
+        { name: "m3", labels: { zone: "a" }, available: true },
+        { name: "m4", labels: { zone: "b" }, available: true },
+      ],
+      services: [
+        { name: "web", replicas: 3, nodeSelector: { zone: "a" } },
+        { name: "db", replicas: 3, nodeSelector: { zone: "a" }, spread: { maxPerNode: 1 } },
+      ],
+      previous: { web: { m1: 2, m2: 1 }, db: { m1: 1, m2: 1, m3: 1 } },
+    });
+    // then
+    assert.equal(r.ok, false);
+    assert.deepEqual(r.placement, { db: { m2: 1, m3: 1 }, web: { m2: 2, m3: 1 } });
+    assert.deepEqual(renderPlacement(r), [
+      "service db: 2 of 3 replicas on m2, m3 (was m1, m2, m3)",
       "  m1: unavailable, its 1 replica cannot be placed elsewhere (see the errors)",
       "  m2: kept 1 replica (already running)",
       "  m3: kept 1 replica (already running)",
       "  m4: no, label zone=b does not match zone=a",
-      "  error: service web wants 3 replicas with maxPerNode 1 but only 2 nodes match zone=a: m2, m3 (m1 also qualifies but is unavailable). Either lower `replicas` to 2, or raise `spread.maxPerNode`, or add nodes that match zone=a",
+      "  error: service db wants 3 replicas with maxPerNode 1 but only 2 nodes match zone=a: m2, m3 (m1 also qualifies but is unavailable). Either lower `replicas` to 2, or raise `spread.maxPerNode`, or add nodes that match zone=a",
+      "service web: 3 of 3 replicas on m2 (2), m3 (was m1 (2), m2)",
+      "  m1: unavailable, its 2 replicas move to m2, m3",
+      "  m2: kept 1 replica (already running), 1 new replica (moved from m1)",
+      "  m3: 1 new replica (moved from m1)",
+      "  m4: no, label zone=b does not match zone=a",
     ]);
   });
 });
