@@ -12,3 +12,5 @@ export { Container, type ContainerProps, type PortMappingProps, type VolumeMount
 export { Network, type NetworkProps } from "../constructs/network";
 export { Volume, type VolumeProps, type HostPathMount } from "../constructs/volume";
 export { Image, type ImageProps } from "../constructs/image";
+export { CertificateAuthority, Certificate, type CertificateAuthorityProps, type CertificateProps, type CertificateUsage } from "../constructs/certificate";
+export { createCa, issueCertificate, certificateInfo, type CertificateInfo, type KeyPair } from "./tls";
