@@ -67,6 +67,8 @@ export interface ServiceInputs {
   readonly placementExplanation: string[];
   /** The nodes that serve the virtual IP (every reachable node). */
   readonly proxyNodes: string[];
+  /** Every service's placement as this run's scheduler saw it: the others' previous placement next time. */
+  readonly clusterPlacement?: Record<string, Record<string, number>>;
 }
 
 export interface ServiceOutputs extends ServiceInputs {
@@ -192,7 +194,9 @@ async function startReplica(i: ServiceInputs, nodeName: string, node: ServiceNod
     instance = (await containerKind.create(inputs)).outs.instance;
   } catch (err) {
     await cleanup();
-    throw new RolloutError(describeTarget(node.connection), `start replica ${name} of ${i.name}`, `${reasonOf(err)}; the roll stopped, the replicas already serving keep serving`, {
+    // The container kind's own "Unable to run container X on H: reason. Either ..." -> its reason.
+    const reason = reasonOf(err).replace(/^Unable to [^:]*? on [^:\s]+: /s, "").replace(/\. Either .*$/s, "");
+    throw new RolloutError(describeTarget(node.connection), `start replica ${name} of ${i.name}`, `${reason}. The roll stopped; the replicas already serving keep serving`, {
       fixes: ["fix the image or its command and run `pulumi up` again", "set the previous image back"],
     });
   }
@@ -409,8 +413,10 @@ export const serviceKind: ResourceKind<ServiceInputs, ServiceOutputs> = {
     if (failures.length) return { inputs, failures };
     // Placement happens here, in the plan: from the placement the last run chose, with the nodes that answer now.
     const gone = await reachability(inputs.nodes);
-    const previous = (olds?.placement ?? {}) as Record<string, number>;
-    const nodes: ScheduleNode[] = Object.entries(inputs.nodes).map(([name, n]) => ({ name, labels: n.labels, capacity: n.capacity, available: !gone.has(name) }));
+    const previous: Record<string, Record<string, number>> = { ...((olds?.clusterPlacement ?? {}) as Record<string, Record<string, number>>) };
+    if (olds?.placement) previous[inputs.name] = olds.placement as Record<string, number>;
+    else delete previous[inputs.name];
+    const nodes: ScheduleNode[] = Object.entries(inputs.nodes).map(([name, n]) => ({ name, labels: n.labels, ...(n.capacity ? { capacity: n.capacity } : {}), available: !gone.has(name) }));
     const r = scheduleService({ nodes, services: inputs.scheduling.services, self: inputs.name, previous, gone: [...gone].map((n) => `${n} (${inputs.nodes[n].connection.host})`) });
     for (const e of r.errors) failures.push({ property: "placement", reason: e });
     const perNode = Math.max(...Object.values(r.placement), 0) + inputs.rollout.maxSurge;
@@ -420,6 +426,7 @@ export const serviceKind: ResourceKind<ServiceInputs, ServiceOutputs> = {
         ...inputs,
         placement: r.placement,
         placementExplanation: r.explanation,
+        clusterPlacement: r.cluster,
         proxyNodes: Object.keys(inputs.nodes).filter((n) => !gone.has(n)).sort(),
       },
       failures,
@@ -427,7 +434,7 @@ export const serviceKind: ResourceKind<ServiceInputs, ServiceOutputs> = {
   },
 
   diff(olds, news) {
-    const d = diffInputs(olds as never, news as never, ["cluster", "name", "vip", "portBlock"], [...this.outputOnly, "scheduling", "placementExplanation"]);
+    const d = diffInputs(olds as never, news as never, ["cluster", "name", "vip", "portBlock"], [...this.outputOnly, "scheduling", "placementExplanation", "clusterPlacement"]);
     return { ...d, deleteBeforeReplace: (d.replaces ?? []).length > 0 };
   },
 
