@@ -1,0 +1,252 @@
+/**
+ * The four tools the benchmark runs, each on a fresh lab, each driven the way
+ * its users drive it: drove and @pulumi/command through the real `pulumi`
+ * CLI, Ansible through `ansible-playbook`, pyinfra through its CLI.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Inventory } from "../src/inventory";
+import { packageRoot } from "../src/paths";
+import { ensurePulumi, offlineEnv } from "../src/toolchain";
+import { timed, type Timed } from "./measure";
+import { pyinfraFoundChanges } from "./stats";
+import { fileContent, WORKLOAD } from "./workload";
+
+/** What `bench/setup.sh` reports: where the other tools are. */
+export interface Installed {
+  readonly ANSIBLE_PLAYBOOK: string;
+  readonly PYINFRA: string;
+  readonly PULUMI_HOME: string;
+}
+
+export interface ToolContext {
+  readonly inventory: Inventory;
+  /** The web image, digest-pinned, in the lab's registry. */
+  readonly image: string;
+  /** A folder of the tool's own for this run. */
+  readonly dir: string;
+  readonly installed: Installed;
+  readonly timeoutMs: number;
+}
+
+export interface ToolRun {
+  /** Untimed: project, stack, inventory files. */
+  prepare(): Promise<void>;
+  /** Applies the workload at file generation `generation`. */
+  apply(generation: number): Promise<Timed>;
+  /** The run that should find nothing to do (and says so: a non-zero code when it found changes). */
+  noChange(generation: number): Promise<Timed>;
+  /** Pulumi state, for the Pulumi-based tools. */
+  stateText?(): string;
+  /** Ends connections the tool keeps between runs (Ansible's ControlPersist masters). */
+  closeConnections?(): Promise<void>;
+}
+
+export interface Tool {
+  readonly name: string;
+  /** How the no-change run is invoked, for the README and results. */
+  readonly noChangeCommand: string;
+  start(ctx: ToolContext): ToolRun;
+}
+
+function vars(ctx: ToolContext, generation: number): Record<string, string | number> {
+  return {
+    file_path: WORKLOAD.filePath,
+    file_mode: WORKLOAD.fileMode,
+    content: fileContent(generation),
+    package: WORKLOAD.package,
+    unit_name: WORKLOAD.unitName,
+    unit_text: WORKLOAD.unitText,
+    container_name: WORKLOAD.containerName,
+    image: ctx.image,
+    port: WORKLOAD.port,
+  };
+}
+
+/** A Pulumi project running one of bench/programs/*.ts with the real CLI, its own file backend. */
+class PulumiRun implements ToolRun {
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly parallel: string;
+
+  constructor(
+    private readonly ctx: ToolContext,
+    private readonly program: string,
+    private readonly extraConfig: Record<string, string> = {},
+  ) {
+    const backend = join(ctx.dir, "backend");
+    mkdirSync(backend, { recursive: true });
+    this.env = {
+      ...process.env,
+      ...offlineEnv(),
+      PULUMI_BACKEND_URL: `file://${backend}`,
+      PULUMI_CONFIG_PASSPHRASE: "drove-bench",
+      PULUMI_CONFIG_PASSPHRASE_FILE: "",
+      PULUMI_HOME: ctx.installed.PULUMI_HOME,
+      PULUMI_STACK: "bench",
+    };
+    delete this.env.PULUMI_CONFIG_PASSPHRASE_FILE;
+    // As Ansible's forks equal the host count: every resource may run at once.
+    this.parallel = String(Math.max(8, ctx.inventory.machines.length * 6));
+  }
+
+  private pulumi(args: string[]): Promise<Timed> {
+    const dash = args.indexOf("--");
+    const flags = ["--non-interactive", "--color=never"];
+    const all = dash < 0 ? [...args, ...flags] : [...args.slice(0, dash), ...flags, ...args.slice(dash)];
+    return timed("pulumi", all, { cwd: this.ctx.dir, env: this.env, timeoutMs: this.ctx.timeoutMs });
+  }
+
+  private async ok(args: string[]): Promise<void> {
+    const r = await this.pulumi(args);
+    if (r.code !== 0) throw new Error(`pulumi ${args.join(" ")} failed:\n${r.output}`);
+  }
+
+  async prepare(): Promise<void> {
+    ensurePulumi();
+    symlinkSync(join(packageRoot, "node_modules"), join(this.ctx.dir, "node_modules"));
+    writeFileSync(join(this.ctx.dir, "package.json"), JSON.stringify({ name: "drove-bench", main: "index.ts" }));
+    writeFileSync(
+      join(this.ctx.dir, "Pulumi.yaml"),
+      ["name: drove-bench", "runtime:", "  name: nodejs", "  options: {typescript: true}", ""].join("\n"),
+    );
+    writeFileSync(join(this.ctx.dir, "index.ts"), `export * from ${JSON.stringify(join(packageRoot, "bench", "programs", this.program))};\n`);
+    await this.ok(["stack", "init", "bench"]);
+    await this.ok(["config", "set", "image", this.ctx.image]);
+    for (const [k, v] of Object.entries(this.extraConfig)) await this.ok(["config", "set", k, v]);
+  }
+
+  async apply(generation: number): Promise<Timed> {
+    await this.ok(["config", "set", "--", "content", fileContent(generation)]);
+    return this.pulumi(["up", "--yes", "--skip-preview", "--refresh", "--parallel", this.parallel]);
+  }
+
+  noChange(): Promise<Timed> {
+    return this.pulumi(["preview", "--refresh", "--expect-no-changes", "--parallel", this.parallel]);
+  }
+
+  stateText(): string {
+    return readFileSync(join(this.ctx.dir, "backend", ".pulumi", "stacks", "drove-bench", "bench.json"), "utf8");
+  }
+
+  /** Runs `pulumi destroy` (used by the engine-cost measurement). */
+  destroy(): Promise<Timed> {
+    return this.pulumi(["destroy", "--yes", "--skip-preview", "--parallel", this.parallel]);
+  }
+}
+
+export const drove: Tool = {
+  name: "drove",
+  noChangeCommand: "pulumi preview --refresh --expect-no-changes",
+  start: (ctx) => new PulumiRun(ctx, "drove.ts"),
+};
+
+export const pulumiCommand: Tool = {
+  name: "@pulumi/command",
+  noChangeCommand: "pulumi preview --refresh --expect-no-changes",
+  start: (ctx) => new PulumiRun(ctx, "command.ts"),
+};
+
+/** The Pulumi engine with N resources that do nothing (local.Command with no command). */
+export function engineOnly(ctx: ToolContext, resources: number): PulumiRun {
+  return new PulumiRun(ctx, "command.ts", { noop: String(resources) });
+}
+
+export const ansible: Tool = {
+  name: "Ansible",
+  noChangeCommand: "ansible-playbook --check --diff",
+  start(ctx) {
+    const cfg = join(ctx.dir, "ansible.cfg");
+    const env = { ...process.env, ANSIBLE_CONFIG: cfg, ANSIBLE_NOCOLOR: "1", ANSIBLE_FORCE_COLOR: "0" };
+    const play = (generation: number, extra: string[]) => {
+      writeFileSync(join(ctx.dir, "vars.json"), JSON.stringify(vars(ctx, generation)));
+      return timed(
+        ctx.installed.ANSIBLE_PLAYBOOK,
+        ["-i", join(ctx.dir, "hosts.ini"), "-e", `@${join(ctx.dir, "vars.json")}`, ...extra, join(packageRoot, "bench", "ansible", "site.yml")],
+        { cwd: ctx.dir, env, timeoutMs: ctx.timeoutMs },
+      );
+    };
+    return {
+      async prepare() {
+        const ms = ctx.inventory.machines;
+        writeFileSync(
+          join(ctx.dir, "hosts.ini"),
+          ["[all]", ...ms.map((m) => `${m.name} ansible_host=${m.address} ansible_port=${m.port} ansible_user=${m.user} ansible_ssh_private_key_file=${m.privateKeyPath}`), "",
+            "[all:vars]", "ansible_python_interpreter=/usr/bin/python3", ""].join("\n"),
+        );
+        // Tuned as Ansible's users tune it: pipelining, ControlPersist, forks = hosts.
+        writeFileSync(
+          cfg,
+          [
+            "[defaults]",
+            `forks = ${ms.length}`,
+            "host_key_checking = True",
+            "retry_files_enabled = False",
+            "interpreter_python = /usr/bin/python3",
+            "",
+            "[ssh_connection]",
+            "pipelining = True",
+            `ssh_args = -o ControlMaster=auto -o ControlPersist=60s -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${join(ctx.dir, "known_hosts")}`,
+            `control_path_dir = ${join(ctx.dir, "cp")}`,
+            "",
+          ].join("\n"),
+        );
+      },
+      apply: (generation) => play(generation, []),
+      async closeConnections() {
+        const cp = join(ctx.dir, "cp");
+        for (const f of existsSync(cp) ? readdirSync(cp) : []) {
+          await timed("ssh", ["-o", `ControlPath=${join(cp, f)}`, "-O", "exit", "bench-host"], { timeoutMs: 10_000 });
+        }
+      },
+      async noChange(generation) {
+        const r = await play(generation, ["--check", "--diff"]);
+        // A check that would change something is not a no-change run.
+        const changed = [...r.output.matchAll(/\bchanged=(\d+)/g)].some((x) => Number(x[1]) > 0);
+        return changed && r.code === 0 ? { ...r, code: 2 } : r;
+      },
+    };
+  },
+};
+
+export const pyinfra: Tool = {
+  name: "pyinfra",
+  noChangeCommand: "pyinfra --dry",
+  start(ctx) {
+    const varsFile = join(ctx.dir, "vars.json");
+    const env = { ...process.env, DROVE_BENCH_VARS: varsFile, PYTHONUNBUFFERED: "1" };
+    const run = (generation: number, extra: string[]) => {
+      writeFileSync(varsFile, JSON.stringify(vars(ctx, generation)));
+      return timed(
+        ctx.installed.PYINFRA,
+        ["--parallel", String(ctx.inventory.machines.length), ...extra, join(ctx.dir, "inventory.py"), join(packageRoot, "bench", "pyinfra", "deploy.py")],
+        { cwd: ctx.dir, env, timeoutMs: ctx.timeoutMs },
+      );
+    };
+    return {
+      async prepare() {
+        const ms = ctx.inventory.machines;
+        // (host, data) tuples; JSON's objects, strings and numbers read the same in Python.
+        const hosts = ms.map((m) => `(${JSON.stringify(m.address)}, ${JSON.stringify({ ssh_port: m.port, ssh_user: m.user, ssh_key: m.privateKeyPath })})`);
+        writeFileSync(
+          join(ctx.dir, "inventory.py"),
+          [
+            `hosts = ([${hosts.join(", ")}], {`,
+            `    "ssh_known_hosts_file": ${JSON.stringify(join(ctx.dir, "known_hosts"))},`,
+            `    "ssh_strict_host_key_checking": "accept-new",`,
+            "})",
+            "",
+          ].join("\n"),
+        );
+      },
+      // -y: execute at once, without the change detection and prompt.
+      apply: (generation) => run(generation, ["-y"]),
+      async noChange(generation) {
+        // Without -y, pyinfra detects changes and prints them; --dry then stops before executing.
+        const r = await run(generation, ["--dry"]);
+        return pyinfraFoundChanges(r.output) && r.code === 0 ? { ...r, code: 2 } : r;
+      },
+    };
+  },
+};
+
+export const TOOLS: readonly Tool[] = [drove, ansible, pyinfra, pulumiCommand];
