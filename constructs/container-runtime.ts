@@ -8,7 +8,7 @@ import { Volume, type VolumeProps } from "./volume";
 import { Host } from "./host";
 
 /** The container engines drove drives. */
-export type ContainerEngine = "docker" | "podman" | "systemd";
+export type ContainerEngine = "docker" | "podman" | "systemd" | "containerd";
 
 export interface ContainerRuntimeProps {
   /** Which engine runs this host's containers. */
@@ -19,8 +19,10 @@ const RUNTIME = Symbol.for("drove.container-runtime");
 
 /**
  * A container engine on a host, made ready to run containers (Docker's
- * socket and service enabled and started; Podman needs no daemon). Choose one
- * per host: `ContainerRuntime.docker(host)`, `ContainerRuntime.podman(host)`.
+ * socket and service, or containerd's service, enabled and started; Podman
+ * needs no daemon). Choose one per host: `ContainerRuntime.docker(host)`,
+ * `ContainerRuntime.podman(host)`, `ContainerRuntime.systemd(host)`,
+ * `ContainerRuntime.containerd(host)`.
  * An engine already running before drove is adopted: destroy leaves it running.
  */
 export class ContainerRuntime extends Construct implements IResourceConstruct {
@@ -42,6 +44,18 @@ export class ContainerRuntime extends Construct implements IResourceConstruct {
     return new ContainerRuntime(host, id, { engine: "systemd" });
   }
 
+  /**
+   * containerd on its own (no Docker), driven by `ctr` in drove's own
+   * containerd namespace `drove`. Containers use the host's network (no CNI),
+   * so a published port must equal the container's port; containerd's
+   * restart monitor keeps them running (`restart` is "always",
+   * "unless-stopped" or "no"); images are pulled with the registry settings
+   * in /etc/containerd/certs.d.
+   */
+  static containerd(host: Host, id = "containerd"): ContainerRuntime {
+    return new ContainerRuntime(host, id, { engine: "containerd" });
+  }
+
   /** Podman: daemonless, one process tree per container. */
   static podman(host: Host, id = "podman"): ContainerRuntime {
     return new ContainerRuntime(host, id, { engine: "podman" });
@@ -56,8 +70,8 @@ export class ContainerRuntime extends Construct implements IResourceConstruct {
     markResource(this);
     const host = Host.of(scope);
     if (!host) throw new ValidationError([`${this.node.path}: a ContainerRuntime must be created inside a Host`]);
-    if (!["docker", "podman", "systemd"].includes(props.engine)) {
-      throw new ValidationError([`${this.node.path}: \`engine\` must be "docker", "podman" or "systemd", but ${JSON.stringify(props.engine)} was provided`]);
+    if (!["docker", "podman", "systemd", "containerd"].includes(props.engine)) {
+      throw new ValidationError([`${this.node.path}: \`engine\` must be "docker", "podman", "systemd" or "containerd", but ${JSON.stringify(props.engine)} was provided`]);
     }
     this.host = host;
     this.engine = props.engine;

@@ -88,9 +88,16 @@ export class Container extends Construct implements IResourceConstruct {
         if (!Number.isInteger(n) || n < 1 || n > 65535) errors.push(`${where}: ports must be between 1 and 65535, but ${n} was provided`);
       }
     }
-    if (runtime.engine === "systemd") {
+    if (runtime.engine === "systemd" || runtime.engine === "containerd") {
       for (const p of props.ports ?? []) {
-        if (p.host !== p.container) errors.push(`${where}: the systemd runtime runs containers on the host's network, so port ${p.host} must equal the container's port ${p.container}`);
+        if (p.host !== p.container) errors.push(`${where}: the ${runtime.engine} runtime runs containers on the host's network, so port ${p.host} must equal the container's port ${p.container}`);
+      }
+    }
+    if (runtime.engine === "containerd") {
+      // containerd 1.6's restart monitor restarts a stopped task whatever its exit status: it cannot honour on-failure.
+      if (props.restart === "on-failure") errors.push(`${where}: the containerd runtime restarts a stopped container whatever its exit status, so \`restart\` must be "always", "unless-stopped" or "no", but "on-failure" was provided`);
+      for (const k of Object.keys(props.labels ?? {})) {
+        if (["drove.spec", "drove.instance", "drove.ports"].includes(k) || k.startsWith("containerd.io/restart.")) errors.push(`${where}: the label ${k} is drove's or containerd's restart monitor's own; use another key`);
       }
     }
     for (const v of props.volumes ?? []) {
@@ -132,7 +139,8 @@ export class Container extends Construct implements IResourceConstruct {
     return {
       type: "drove:index:Container",
       parent: this.runtime.host,
-      dependsOn: [this.runtime, ...(imageOf(p.image) ? [imageOf(p.image)!] : []), ...(p.networks ?? []), ...(p.volumes ?? []).flatMap((v) => (v.volume ? [v.volume] : []))],
+      // `container.node.addDependency(file)` counts too (e.g. a registry's trust settings written before the pull).
+      dependsOn: [this.runtime, ...(imageOf(p.image) ? [imageOf(p.image)!] : []), ...(p.networks ?? []), ...(p.volumes ?? []).flatMap((v) => (v.volume ? [v.volume] : [])), ...this.node.dependencies],
       props: {
         connection: this.runtime.host.connection,
         engine: this.runtime.engine,

@@ -38,7 +38,7 @@ export class Image extends Construct implements IResourceConstruct {
     super(scope, id);
     markResource(this);
     const runtime = ContainerRuntime.isContainerRuntime(scope) ? scope : undefined;
-    if (!runtime || runtime.engine === "systemd") {
+    if (!runtime || runtime.engine === "systemd" || runtime.engine === "containerd") {
       throw new ValidationError([`${this.node.path}: an Image is built by a docker or podman ContainerRuntime (ContainerRuntime.docker(host).buildImage(...))`]);
     }
     if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)+$/.test(props.repository)) {

@@ -2,8 +2,8 @@ import { sh, type ShellCommand } from "../../src/quote";
 
 /** Engines with a docker-style command line. */
 export type CliEngine = "docker" | "podman";
-/** Every engine: the CLI ones, and systemd + runc without a daemon. */
-export type Engine = CliEngine | "systemd";
+/** Every engine: the CLI ones, systemd + runc without a daemon, and containerd driven by `ctr`. */
+export type Engine = CliEngine | "systemd" | "containerd";
 
 export interface PortMapping {
   readonly host: number;

@@ -8,6 +8,20 @@ import { installSteps, parseSystemdFact, prepareCommand, runtimeSpec, systemdFac
 import { randomUUID } from "node:crypto";
 import { belongsToAnother, planContainer, planContainerRemoval, SPEC_LABEL, specDigest, type ContainerDesired, type RestartPolicy } from "./operations";
 import { ENGINES } from "./runtime";
+import {
+  CONTAINERD_RESTART,
+  containerdCrashCommand,
+  containerdFactCommand,
+  logPath,
+  parseContainerdCrash,
+  parseContainerdFact,
+  parseRegistryTrust,
+  planContainerd,
+  planContainerdRemoval,
+  registryTrustCommand,
+  reservedLabel,
+} from "./containerd";
+import type { Step } from "../file/operations";
 
 export interface ContainerInputs {
   readonly connection: SshTarget;
@@ -43,13 +57,23 @@ function desired(i: ContainerInputs): ContainerDesired {
 
 async function fact(conn: SshConnection, engine: Engine, name: string): Promise<ContainerFact> {
   if (engine === "systemd") return parseSystemdFact(await runChecked(conn, `inspect container ${name}`, { command: systemdFactCommand(name) }));
+  if (engine === "containerd") return parseContainerdFact(await runChecked(conn, `inspect container ${name}`, { command: containerdFactCommand(name) }));
   return parseContainerFact(await runChecked(conn, `inspect container ${name}`, { command: containerFactCommand(engine, name) }));
 }
 
-/** Brings the machine to the container's desired state; returns whether it made it anew. */
-async function apply(conn: SshConnection, i: ContainerInputs, instance: string): Promise<{ changed: boolean; made: boolean }> {
+/**
+ * Brings the machine to the container's desired state; returns whether it made it anew,
+ * and the steps to run once it is seen running (containerd's restart monitor is armed then).
+ */
+async function apply(conn: SshConnection, i: ContainerInputs, instance: string): Promise<{ changed: boolean; made: boolean; arm?: Step[] }> {
   const d = { ...desired(i), instance };
   const before = await fact(conn, i.engine, i.name);
+  if (i.engine === "containerd") {
+    const trust = parseRegistryTrust(await runChecked(conn, `read the registry settings for ${i.image}`, { command: registryTrustCommand(i.image) }), i.image);
+    const plan = planContainerd(d, before, trust);
+    for (const step of plan.steps) await runChecked(conn, step.description, step);
+    return { changed: plan.steps.length > 0, made: plan.steps.some((s) => s.stdin !== undefined), arm: plan.arm };
+  }
   if (i.engine !== "systemd") {
     const steps = planContainer(d as ContainerDesired & { engine: CliEngine }, before);
     await applySteps(conn, `run container ${i.name}`, steps);
@@ -67,11 +91,17 @@ async function apply(conn: SshConnection, i: ContainerInputs, instance: string):
 
 async function converge(i: ContainerInputs, instance: string): Promise<void> {
   await withHost(i.connection, async (conn) => {
-    const { changed, made } = await apply(conn, i, instance);
+    const { changed, made, arm = [] } = await apply(conn, i, instance);
     if (!i.running || !changed) return;
     // A container that exits at once, or loops restarting, is a failure to report, with what it said.
     await new Promise((r) => setTimeout(r, 1500));
     const after = await fact(conn, i.engine, i.name);
+    if (i.engine === "containerd" && after.state === "present" && !after.running) {
+      const crash = parseContainerdCrash((await conn.exec(containerdCrashCommand(i.name))).stdout);
+      throw new HostError(describeTarget(conn.target), `run container ${i.name}`, `it exited with status ${crash.exitCode}: ${crash.lines.join(" | ")}`, {
+        fixes: ["check its command and image", `read ${logPath(i.name)} on the machine`],
+      });
+    }
     if (after.state === "present" && (!after.running || after.restarting || (made && after.restarts > 0))) {
       const logs = await conn.exec(
         i.engine === "systemd" ? sh`journalctl -u ${unitName(i.name)} -n 5 --no-pager -o cat 2>&1` : sh`${i.engine} logs --tail 5 ${i.name} 2>&1`,
@@ -80,6 +110,7 @@ async function converge(i: ContainerInputs, instance: string): Promise<void> {
         fixes: ["check its command and image", `read \`${i.engine === "systemd" ? `journalctl -u ${unitName(i.name)}` : `${i.engine} logs ${i.name}`}\` on the machine`],
       });
     }
+    for (const step of arm) await runChecked(conn, step.description, step);
   });
 }
 
@@ -112,8 +143,14 @@ export const containerKind: ResourceKind<ContainerInputs, ContainerOutputs> = {
       if (![p.host, p.container].every((n) => Number.isInteger(n) && n > 0 && n < 65536)) failures.push({ property: "ports", reason: `ports must be between 1 and 65535, but ${JSON.stringify(p)} was provided` });
     }
     ports.sort((a, b) => a.host - b.host || a.container - b.container);
-    if (engine === "systemd" && ports.some((p) => p.host !== p.container)) {
-      failures.push({ property: "ports", reason: "the systemd engine runs containers on the host's network: a published port must equal the container's port (host: 8080, container: 8080)" });
+    if ((engine === "systemd" || engine === "containerd") && ports.some((p) => p.host !== p.container)) {
+      failures.push({ property: "ports", reason: `the ${engine} engine runs containers on the host's network: a published port must equal the container's port (host: 8080, container: 8080)` });
+    }
+    if (engine === "containerd" && !(CONTAINERD_RESTART as readonly string[]).includes(restart)) {
+      failures.push({
+        property: "restart",
+        reason: `containerd's restart monitor restarts every stopped task whatever its exit status, so \`restart\` must be one of ${CONTAINERD_RESTART.join(", ")} on the containerd engine, but ${JSON.stringify(restart)} was provided`,
+      });
     }
     const volumes = ((news.volumes ?? []) as Partial<VolumeMount>[]).map((v) => ({ source: String(v.source), target: String(v.target), readOnly: Boolean(v.readOnly) }));
     for (const v of volumes) {
@@ -134,6 +171,11 @@ export const containerKind: ResourceKind<ContainerInputs, ContainerOutputs> = {
     }
     const labels = (news.labels ?? {}) as Record<string, string>;
     if (SPEC_LABEL in labels) failures.push({ property: "labels", reason: `the label ${SPEC_LABEL} is drove's own` });
+    if (engine === "containerd") {
+      for (const k of Object.keys(labels).filter((k) => k !== SPEC_LABEL && reservedLabel(k))) {
+        failures.push({ property: "labels", reason: `the label ${k} is drove's or containerd's restart monitor's own: use another key` });
+      }
+    }
     return {
       inputs: {
         connection,
@@ -200,7 +242,12 @@ export const containerKind: ResourceKind<ContainerInputs, ContainerOutputs> = {
       const name = props.name ?? id;
       const f = await fact(conn, props.engine, name);
       // Only this resource's own container: a replacement may already run under the same name.
-      const steps = props.engine === "systemd" ? systemdRemovalSteps(name, f, props.instance) : planContainerRemoval(props.engine, name, props.image, f, props.instance);
+      const steps =
+        props.engine === "systemd"
+          ? systemdRemovalSteps(name, f, props.instance)
+          : props.engine === "containerd"
+            ? planContainerdRemoval(name, props.image, f, props.instance)
+            : planContainerRemoval(props.engine, name, props.image, f, props.instance);
       await applySteps(conn, `remove container ${name}`, steps);
     });
   },

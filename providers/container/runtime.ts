@@ -4,8 +4,9 @@ import { sh } from "../../src/quote";
 import type { SshTarget } from "../../src/ssh";
 import type { Step } from "../file/operations";
 import type { Engine } from "./facts";
+import { NAMESPACE } from "./containerd";
 
-export const ENGINES: readonly Engine[] = ["docker", "podman", "systemd"];
+export const ENGINES: readonly Engine[] = ["docker", "podman", "systemd", "containerd"];
 
 export interface RuntimeInputs {
   readonly connection: SshTarget;
@@ -21,7 +22,9 @@ export interface RuntimeOutputs extends RuntimeInputs {
 
 /** The systemd units that make an engine serve (Podman has no daemon). */
 export function engineUnits(engine: Engine): string[] {
-  return engine === "docker" ? ["docker.socket", "docker.service"] : [];
+  if (engine === "docker") return ["docker.socket", "docker.service"];
+  if (engine === "containerd") return ["containerd.service"];
+  return [];
 }
 
 export interface RuntimeFact {
@@ -32,13 +35,26 @@ export interface RuntimeFact {
 
 /** The programs an engine needs on the host. */
 export function engineTools(engine: Engine): string[] {
-  return engine === "systemd" ? ["runc", "skopeo", "umoci"] : [engine];
+  if (engine === "systemd") return ["runc", "skopeo", "umoci"];
+  if (engine === "containerd") return ["containerd", "ctr"];
+  return [engine];
+}
+
+/** The Debian packages that bring an engine's tools. */
+function enginePackages(engine: Engine): string[] {
+  if (engine === "docker") return ["docker.io"];
+  if (engine === "containerd") return ["containerd"];
+  return engineTools(engine);
 }
 
 export function runtimeFactCommand(engine: Engine) {
   const units = engineUnits(engine);
   if (engine === "systemd") {
     return sh`if command -v runc >/dev/null && command -v skopeo >/dev/null && command -v umoci >/dev/null && [ -d /run/systemd/system ]; then echo installed; else echo missing; fi; echo active; runc --version 2>/dev/null | head -n1 | grep -oE '[0-9]+[.][0-9]+([.][0-9]+)?' || echo unknown`;
+  }
+  if (engine === "containerd") {
+    // `containerd --version` prints "containerd github.com/containerd/containerd 1.6.20~ds1 <commit>".
+    return sh`if command -v containerd >/dev/null && command -v ctr >/dev/null; then echo installed; else echo missing; fi; systemctl is-active ${units} || true; containerd --version 2>/dev/null | awk '{ print $3 }' | grep . || echo unknown`;
   }
   return sh`if command -v ${engine} >/dev/null; then echo installed; else echo missing; fi; ${
     units.length ? sh`systemctl is-active ${units[units.length - 1]} || true` : sh`echo active`
@@ -53,9 +69,9 @@ export function parseRuntimeFact(stdout: string): RuntimeFact {
 export function planRuntime(engine: Engine, fact: RuntimeFact): Step[] {
   const units = engineUnits(engine);
   if (!fact.installed) {
-    const pkgs = engine === "docker" ? ["docker.io"] : engineTools(engine);
+    const pkgs = enginePackages(engine);
     throw new Error(
-      `${engineTools(engine).join(", ")} ${engine === "systemd" ? "(and systemd as init) are" : "is"} not installed; add ${pkgs.map((p) => `host.addPackage(${JSON.stringify(p)})`).join(", ")} or use an image that has ${pkgs.length > 1 ? "them" : "it"}`,
+      `${engineTools(engine).join(", ")} ${engine === "systemd" ? "(and systemd as init) are" : engineTools(engine).length > 1 ? "are" : "is"} not installed; add ${pkgs.map((p) => `host.addPackage(${JSON.stringify(p)})`).join(", ")} or use an image that has ${pkgs.length > 1 ? "them" : "it"}`,
     );
   }
   if (fact.active || units.length === 0) return [];
@@ -64,8 +80,11 @@ export function planRuntime(engine: Engine, fact: RuntimeFact): Step[] {
 
 export function planRuntimeRemoval(engine: Engine, adopted: boolean): Step[] {
   const units = engineUnits(engine);
-  if (adopted || units.length === 0) return [];
-  return [{ description: `stop and disable ${units.join(", ")}`, command: sh`systemctl disable --now ${units}` }];
+  // containerd keeps drove's namespace until it is removed; it is removable only once empty.
+  const steps: Step[] =
+    engine === "containerd" ? [{ description: `remove containerd's ${NAMESPACE} namespace`, command: sh`{ ctr namespaces remove ${NAMESPACE} >/dev/null 2>&1 || true; }` }] : [];
+  if (adopted || units.length === 0) return steps;
+  return [...steps, { description: `stop and disable ${units.join(", ")}`, command: sh`systemctl disable --now ${units}` }];
 }
 
 async function fact(conn: Parameters<Parameters<typeof withHost>[1]>[0], engine: Engine): Promise<RuntimeFact> {
