@@ -14,3 +14,4 @@ export { Volume, type VolumeProps, type HostPathMount } from "../constructs/volu
 export { Image, type ImageProps } from "../constructs/image";
 export { CertificateAuthority, Certificate, type CertificateAuthorityProps, type CertificateProps, type CertificateUsage } from "../constructs/certificate";
 export { createCa, issueCertificate, certificateInfo, type CertificateInfo, type KeyPair } from "./tls";
+export { Registry, RegistryTrust, RegistryCredentials, type RegistryProps } from "../constructs/registry";
