@@ -13,6 +13,7 @@ class StandInCluster extends Construct implements ServiceCluster {
   readonly nodes: ServiceClusterNode[] = [];
   readonly controlPlaneHosts: Host[] = [];
   readonly etcdEndpoints = pulumi.output(["https://10.0.0.5:2379"]);
+  readonly caCertPem = pulumi.output("CA");
   clientCertificate() {
     return { certPem: pulumi.output("CERT"), keyPem: pulumi.secret("KEY") };
   }

@@ -89,7 +89,11 @@ export interface ServiceClusterNode {
 
 /** What a Service needs of its Cluster (constructs/cluster.ts). */
 export interface ServiceCluster extends IConstruct {
+  /** The cluster's name (etcd keys, DNS names). @default - its construct id */
+  readonly clusterName?: string;
   readonly nodes: readonly ServiceClusterNode[];
+  /** The CA certificate (PEM) etcd clients verify the members with. */
+  readonly caCertPem: pulumi.Input<string>;
   readonly controlPlaneHosts: readonly Host[];
   readonly etcdEndpoints: pulumi.Input<string[]>;
   clientCertificate(id: string): { readonly certPem: pulumi.Input<string>; readonly keyPem: pulumi.Input<string> };
@@ -128,6 +132,7 @@ export class Service extends Construct implements IResourceConstruct {
   readonly maxSurge: number;
   readonly maxUnavailable: number;
   private readonly props: ServiceProps;
+  private readonly cert: { readonly certPem: pulumi.Input<string>; readonly keyPem: pulumi.Input<string> };
 
   constructor(cluster: ServiceCluster, id: string, props: ServiceProps) {
     super(cluster as unknown as Construct, id);
@@ -176,13 +181,15 @@ export class Service extends Construct implements IResourceConstruct {
     this.maxUnavailable = maxUnavailable;
     this.props = props;
 
+    // Its etcd client certificate is a resource: asked for now, while the tree is built.
+    this.cert = cluster.clientCertificate(`service-${id}`);
     // Constraints that depend on the cluster's nodes and other services: checked before any SSH.
     this.node.addValidation({ validate: () => this.validatePlacement() });
   }
 
   /** The cluster's name, as used in DNS names and keys. */
   get clusterName(): string {
-    return this.cluster.node.id;
+    return this.cluster.clusterName ?? this.cluster.node.id;
   }
 
   /** `<service>.<cluster>.drove`, resolvable on every node of the cluster. */
@@ -260,7 +267,7 @@ export class Service extends Construct implements IResourceConstruct {
     const cluster = this.cluster;
     const peers = this.peers();
     const names = peers.map((s) => s.serviceName);
-    const cert = cluster.clientCertificate(`service-${this.serviceName}`);
+    const cert = this.cert;
     const cp = cluster.controlPlaneHosts[0];
     const hc = p.healthCheck;
     const nodes: Record<string, unknown> = {};
@@ -289,7 +296,7 @@ export class Service extends Construct implements IResourceConstruct {
         etcd: {
           connection: cp?.connection,
           endpoints: cluster.etcdEndpoints,
-          caPem: (cluster as unknown as { caCertPem?: pulumi.Input<string> }).caCertPem,
+          caPem: cluster.caCertPem,
           certPem: cert.certPem,
           keyPem: pulumi.secret(cert.keyPem),
         },

@@ -6,6 +6,7 @@
  */
 import { sh, type ShellCommand } from "../../src/quote";
 import type { SshTarget } from "../../src/ssh";
+import { serviceEndpointKey, serviceEndpointsPrefix } from "../etcd/keys";
 
 export interface EtcdAccess {
   /** A control-plane host to run etcdctl on. */
@@ -18,15 +19,13 @@ export interface EtcdAccess {
   readonly keyPem: string;
 }
 
-/** `<prefix><cluster>/services/<service>/endpoints/<node>-<slot>`; see the README. */
-export const SERVICE_KEY_PREFIX = "/drove/";
-
+/** The key layout is the Cluster's (providers/etcd/keys.ts): `/drove/<cluster>/services/<service>/endpoints/<node>-<slot>`. */
 export function endpointPrefix(cluster: string, service: string): string {
-  return `${SERVICE_KEY_PREFIX}${cluster}/services/${service}/endpoints/`;
+  return serviceEndpointsPrefix(cluster, service);
 }
 
 export function endpointKey(cluster: string, service: string, endpoint: string): string {
-  return `${endpointPrefix(cluster, service)}${endpoint}`;
+  return serviceEndpointKey(cluster, service, endpoint);
 }
 
 /**

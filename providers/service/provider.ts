@@ -439,7 +439,13 @@ export const serviceKind: ResourceKind<ServiceInputs, ServiceOutputs> = {
   },
 
   async create(inputs) {
-    return { id: `${inputs.cluster}/${inputs.name}`, outs: await converge(inputs) };
+    try {
+      return { id: `${inputs.cluster}/${inputs.name}`, outs: await converge(inputs) };
+    } catch (err) {
+      // A create that fails leaves no state behind it: take back what it made on the machines.
+      await removeAll(inputs, inputs.nodes).catch(() => undefined);
+      throw err;
+    }
   },
 
   async read(_id, props) {
