@@ -14,4 +14,6 @@ export { Volume, type VolumeProps, type HostPathMount } from "../constructs/volu
 export { Image, type ImageProps } from "../constructs/image";
 export { CertificateAuthority, Certificate, type CertificateAuthorityProps, type CertificateProps, type CertificateUsage } from "../constructs/certificate";
 export { createCa, issueCertificate, certificateInfo, type CertificateInfo, type KeyPair } from "./tls";
+export { Cluster, EtcdControlPlane, type AddHostOptions, type ClusterNode, type ClusterProps, type Orchestrator, ETCD_KEY_PREFIX, clusterKeyPrefix, servicesKeyPrefix, serviceEndpointsPrefix, serviceEndpointKey } from "../constructs/cluster";
+export { Service, type ServiceProps, type ServicePortProps, type HealthCheckProps, type PlacementProps, type MatchExpression } from "../constructs/service";
 export { Registry, RegistryTrust, RegistryCredentials, type RegistryProps } from "../constructs/registry";
