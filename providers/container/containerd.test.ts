@@ -59,7 +59,7 @@ const DELETE =
   `{ i=0; until { ${CTR} tasks delete --force web >/dev/null 2>&1; ${CTR} containers delete web >/dev/null 2>&1; }; do i=$((i + 1)); [ $i -lt 5 ] || break; sleep 2; done; } && ` +
   `if ${CTR} containers info web >/dev/null 2>&1; then ${CTR} containers delete web; fi`;
 const ARM = `${CTR} containers label web containerd.io/restart.status=running >/dev/null`;
-const START = `${DISARM} && ${CTR} tasks start --detach --log-uri ${LOG} web`;
+const START = `${DISARM} && { ${CTR} tasks start --detach --log-uri ${LOG} web || ${CTR} tasks ls | awk -v n=web '$1 == n && $3 == "RUNNING" { f = 1 } END { exit !f }'; }`;
 const STOP = (status: string) =>
   `${CTR} containers label web containerd.io/restart.status=${status} >/dev/null && { ${CTR} tasks kill web >/dev/null 2>&1 || true; } && ` +
   `{ i=0; while [ $i -lt 10 ] && ${CTR} tasks ls | awk -v n=web '$1 == n && $3 == "RUNNING" { f = 1 } END { exit !f }'; do sleep 1; i=$((i + 1)); done; } && ` +

@@ -216,7 +216,14 @@ function deleteContainer(name: string): ShellCommand {
 }
 
 function startStep(d: ContainerDesired): Step {
-  return { description: `start container ${d.name}`, command: and(disarmAndDeleteTask(d.name), sh`${ctr} tasks start --detach --log-uri ${logUri(d.name)} ${d.name}`) };
+  // A monitor pass under way may start the task too: if ours loses that race, a running task is what was wanted.
+  return {
+    description: `start container ${d.name}`,
+    command: and(
+      disarmAndDeleteTask(d.name),
+      sh`{ ${ctr} tasks start --detach --log-uri ${logUri(d.name)} ${d.name} || ${ctr} tasks ls | awk -v n=${d.name} '$1 == n && $3 == "RUNNING" { f = 1 } END { exit !f }'; }`,
+    ),
+  };
 }
 
 function stopStep(d: ContainerDesired): Step {
