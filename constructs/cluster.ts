@@ -7,6 +7,7 @@ import { CertificateAuthority, type Certificate } from "./certificate";
 import type { ContainerRuntime } from "./container-runtime";
 import { Host } from "./host";
 import { Package } from "./package";
+import { Service, type ServiceProps } from "./service";
 
 export { ETCD_KEY_PREFIX, clusterKeyPrefix, servicesKeyPrefix, serviceEndpointsPrefix, serviceEndpointKey } from "../providers/etcd/keys";
 
@@ -158,6 +159,11 @@ export class Cluster extends Construct {
   /** The CA certificate clients verify the members with (PEM). */
   get caCertPem(): pulumi.Output<string> {
     return this.ca.certPem;
+  }
+
+  /** Runs a service on the cluster's nodes: `new Service(this, id, props)` (constructs/service.ts). */
+  addService(id: string, props: ServiceProps): Service {
+    return new Service(this, id, props);
   }
 
   /**

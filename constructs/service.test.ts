@@ -123,3 +123,23 @@ describe("Service spec", () => {
     assert.match(yamlText, /engine: docker/);
   });
 });
+
+describe("cluster.addService", () => {
+  it("given a real Cluster, makes a Service with its own etcd client certificate and the cluster's endpoints", async () => {
+    // given
+    const { Cluster } = await import("./cluster");
+    const app = new App({ synthOut: "-" });
+    const hosts = [1, 2, 3].map((i) => hostIn(app, `m${i}`));
+    const cluster = new Cluster(app, "prod", { controlPlane: hosts });
+    for (const h of hosts) cluster.addHost(h, { runtime: ContainerRuntime.docker(h) });
+    // when
+    const s = cluster.addService("web", web());
+    const yamlText = await app.toYaml();
+    // then
+    assert.ok(Service.isService(s));
+    assert.equal(s.dnsName, "web.prod.drove");
+    assert.match(yamlText, /path: prod\/ca\/client-service-web/);
+    assert.match(yamlText, /type: drove:index:Service/);
+    assert.deepEqual(app.validate(), []);
+  });
+});
