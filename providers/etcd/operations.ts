@@ -207,6 +207,9 @@ export function startCommand(restart: boolean, unitChanged: boolean): ShellComma
   return sh`${reload}systemctl enable --quiet ${UNIT_NAME} && systemctl ${restart ? "restart" : "start"} --no-block ${UNIT_NAME}`;
 }
 
+/** Stops a member, if there is one. */
+export const stopMemberCommand = sh`systemctl stop ${UNIT_NAME} >/dev/null 2>&1; true`;
+
 /** Everything drove made for a member: the unit stopped, disabled and gone, its files, certificates and data removed. */
 export const removeMemberCommand = sh`systemctl disable --now ${UNIT_NAME} >/dev/null 2>&1; systemctl reset-failed ${UNIT_NAME} >/dev/null 2>&1; rm -f ${UNIT_PATH} && systemctl daemon-reload && rm -rf ${ETCD_DIR} ${DATA_DIR} && { rmdir /etc/drove /var/lib/drove 2>/dev/null; true; }`;
 

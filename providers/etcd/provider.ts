@@ -30,6 +30,7 @@ import {
   planMembership,
   quorum,
   removeMemberCommand,
+  stopMemberCommand,
   startCommand,
   stopDebianUnit,
   UNIT_NAME,
@@ -285,7 +286,6 @@ async function update(olds: EtcdClusterOutputs, news: EtcdClusterInputs): Promis
       fixes: [`start the members (systemctl start ${UNIT_NAME}) and run \`pulumi up\` again`, "restore the cluster from a snapshot (etcdctl snapshot restore)"],
     });
   }
-  const started = view.members.filter((m) => m.started);
   const healthy = view.members.filter((m) => healthOf(view!, m).healthy);
   if (healthy.length < quorum(view.members.length)) {
     throw new DroveError(
@@ -293,7 +293,6 @@ async function update(olds: EtcdClusterOutputs, news: EtcdClusterInputs): Promis
       { fixes: [`start the stopped members by hand (systemctl start ${UNIT_NAME}) and run \`pulumi up\` again`, "restore the cluster from a snapshot (etcdctl snapshot restore)"] },
     );
   }
-  void started;
   const plan = planMembership(view.members, want);
   const joining = new Set(plan.join.map((j) => j.member.name));
   if (plan.join.some((j) => !j.added) || plan.remove.length) {
@@ -307,11 +306,14 @@ async function update(olds: EtcdClusterOutputs, news: EtcdClusterInputs): Promis
     await configureMember(news, m.name);
     await waitHealthy(both, m.name, [clientUrl(m.address)], `start member ${m.name}`);
   }
-  const runnerOf = () => want.find((m) => !joining.has(m.name))?.name ?? view!.runner;
+  // etcdctl runs on a member that has drove's client certificate: one that stays, or has joined.
+  const ready = new Set(want.filter((x) => !joining.has(x.name)).map((x) => x.name));
+  const runnerOf = () => want.find((m) => ready.has(m.name))?.name ?? view!.runner;
+  const leavingIds = new Set(plan.remove.map((m) => m.id));
   // 2. Joins, one at a time: member add on the running cluster first, then the new member starts as `existing`.
   for (const j of plan.join) {
     const runner = runnerOf();
-    const current = view.members.filter((m) => !plan.remove.includes(m) || m.started);
+    const current = view.members.filter((m) => !leavingIds.has(m.id) || m.started);
     await waitHealthy(both, runner, current.filter((m) => m.started).flatMap((m) => m.clientUrls.slice(0, 1)), `add member ${j.member.name}`);
     let ic: string;
     if (j.added) {
@@ -322,6 +324,7 @@ async function update(olds: EtcdClusterOutputs, news: EtcdClusterInputs): Promis
     }
     await configureMember(news, j.member.name, { initialCluster: ic, state: "existing", wipe: true });
     await waitHealthy(both, runner, [...current.filter((m) => m.started).flatMap((m) => m.clientUrls.slice(0, 1)), clientUrl(j.member.address)], `start the new member ${j.member.name}`);
+    ready.add(j.member.name);
     view = (await clusterView(both, [runner], endpoints)) ?? view;
   }
   // 3. Leaves, one at a time: member remove first (through a member that stays), then the host is cleaned.
@@ -457,9 +460,12 @@ export const etcdClusterKind: ResourceKind<EtcdClusterInputs, EtcdClusterOutputs
   },
 
   async delete(_id, props) {
-    await Promise.all(
-      names(props).map((n) => withHost(props.members[n].connection, (conn) => runChecked(conn, `remove etcd member ${n} of cluster ${props.cluster}`, { command: removeMemberCommand }))),
-    );
+    // Every member stops first, then each is removed: no member is left waiting for the others' votes,
+    // and systemd forgets a unit whose processes are all gone.
+    const each = (what: string, command: ReturnType<typeof sh>) =>
+      Promise.all(names(props).map((n) => withHost(props.members[n].connection, (conn) => runChecked(conn, `${what} etcd member ${n} of cluster ${props.cluster}`, { command }))));
+    await each("stop", stopMemberCommand);
+    await each("remove", removeMemberCommand);
   },
 };
 
