@@ -6,34 +6,16 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, eventually, expectOk, httpText, sh, TestProject, type TestLab } from "./harness";
 import { pushWebImage, type TestImage } from "./fixtures";
 
 let lab: TestLab;
+const get = (machine: string, path: string) => httpText(`http://${lab.machine(machine).address}:8080${path}`);
 let project: TestProject;
 let v1: TestImage;
 const SECRET = "containerd-secret-7c2e9";
 const MACHINES = ["m1", "m2"];
 
-async function get(machine: string, path: string): Promise<string> {
-  try {
-    const res = await fetch(`http://${lab.machine(machine).address}:8080${path}`, { signal: AbortSignal.timeout(5000) });
-    return res.ok ? await res.text() : `HTTP ${res.status}`;
-  } catch (err) {
-    return `unreachable (${(err as Error).message})`;
-  }
-}
-
-/** Polls until `fn` returns `want` (at most `tries` times, 500 ms apart); returns the last answer. */
-async function eventually(fn: () => Promise<string>, want: string, tries = 30): Promise<string> {
-  let got = "";
-  for (let i = 0; i < tries; i++) {
-    got = await fn();
-    if (got === want) return got;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return got;
-}
 
 async function ctr(machine: string, args: string): Promise<string> {
   const r = await lab.ssh(machine, sh`ctr -n drove ${args.split(" ")}`);
@@ -95,7 +77,7 @@ describe("Container on containerd (ctr, restart monitor), through the real pulum
     await ctr("m1", "tasks kill --signal SIGKILL web");
     await ctr("m2", "tasks kill --signal SIGKILL web");
     // then (m1): the monitor starts a new task, with no drove run in between
-    assert.equal(await eventually(() => get("m1", "/"), "hello v1\n", 60), "hello v1\n", "m1 was not restarted by containerd");
+    assert.equal(await eventually(() => get("m1", "/"), "hello v1\n", 100), "hello v1\n", "m1 was not restarted by containerd");
     const pidAfter = (await ctr("m1", "tasks ls")).match(/^web\s+(\d+)/m)?.[1];
     assert.notEqual(pidAfter, pidBefore, "m1's task is not a new one");
     assert.match(await get("m2", "/"), /^unreachable/, "m2 (restart no) came back by itself");

@@ -6,32 +6,16 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, eventually, expectOk, httpText, sh, TestProject, type TestLab } from "./harness";
 import { pushWebImage, type TestImage } from "./fixtures";
 
 let lab: TestLab;
+const get = (machine: string, path: string) => httpText(`http://${lab.machine(machine).address}:8080${path}`);
 let project: TestProject;
 let v1: TestImage;
 const SECRET = "greetings-from-a-secret-4b1d";
 
-async function get(machine: string, path: string): Promise<string> {
-  try {
-    const res = await fetch(`http://${lab.machine(machine).address}:8080${path}`, { signal: AbortSignal.timeout(5000) });
-    return res.ok ? await res.text() : `HTTP ${res.status}`;
-  } catch (err) {
-    return `unreachable (${(err as Error).message})`;
-  }
-}
 
-async function eventually(fn: () => Promise<string>, want: string): Promise<string> {
-  let got = "";
-  for (let i = 0; i < 30; i++) {
-    got = await fn();
-    if (got === want) return got;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  return got;
-}
 
 
 const engines: Record<string, string> = { m1: "docker", m2: "podman", m3: "systemd" };

@@ -132,3 +132,28 @@ export function expectOk(r: { code: number; output: string }, what: string): voi
 }
 
 export { sh };
+
+/**
+ * GETs a URL on a lab machine: the body (trimmed when asked), `HTTP <status>`
+ * for an error status, or `unreachable (<why>)`. Never throws.
+ */
+export async function httpText(url: string, opts: { trim?: boolean } = {}): Promise<string> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) return `HTTP ${res.status}`;
+    const text = await res.text();
+    return opts.trim ? text.trim() : text;
+  } catch (err) {
+    return `unreachable (${(err as Error).message})`;
+  }
+}
+
+/** Polls `fn` until it returns `want` (at most `tries` times, 300 ms apart); returns the last value seen. */
+export async function eventually<T>(fn: () => Promise<T>, want: T, tries = 40): Promise<T> {
+  let got = await fn();
+  for (let i = 1; i < tries && got !== want; i++) {
+    await new Promise((r) => setTimeout(r, 300));
+    got = await fn();
+  }
+  return got;
+}

@@ -9,7 +9,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, eventually, expectOk, httpText, sh, TestProject, type TestLab } from "./harness";
 import { pushWebImage, type TestImage } from "./fixtures";
 
 let lab: TestLab;
@@ -24,24 +24,10 @@ async function fromClient(m: "m1" | "m2", path: string): Promise<string> {
 }
 
 /** What m3's systemd-run server answers over the lab network. */
-async function fromM3(path: string): Promise<string> {
-  try {
-    const res = await fetch(`http://${lab.machine("m3").address}:8080${path}`, { signal: AbortSignal.timeout(5000) });
-    return res.ok ? (await res.text()).trim() : `HTTP ${res.status}`;
-  } catch (err) {
-    return `unreachable (${(err as Error).message})`;
-  }
+function fromM3(path: string): Promise<string> {
+  return httpText(`http://${lab.machine("m3").address}:8080${path}`, { trim: true });
 }
 
-async function eventually(fn: () => Promise<string>, want: string): Promise<string> {
-  let got = "";
-  for (let i = 0; i < 40; i++) {
-    got = await fn();
-    if (got === want) return got;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  return got;
-}
 
 async function writeNotes(tag: string): Promise<void> {
   for (const m of ["m1", "m2"] as const) {

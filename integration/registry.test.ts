@@ -11,7 +11,7 @@ import { request } from "node:https";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, eventually, expectOk, httpText, sh, TestProject, type TestLab } from "./harness";
 import { pushWebImage } from "./fixtures";
 import { run } from "./lab/system";
 
@@ -49,23 +49,9 @@ function get(path: string, opts: { ca?: string; user?: string; password?: string
   });
 }
 
-async function eventually(fn: () => Promise<string>, want: string): Promise<string> {
-  let got = "";
-  for (let i = 0; i < 40; i++) {
-    got = await fn();
-    if (got === want) return got;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  return got;
-}
 
-async function page(machine: string): Promise<string> {
-  try {
-    const res = await fetch(`http://${lab.machine(machine).address}:8080/`, { signal: AbortSignal.timeout(5000) });
-    return res.ok ? await res.text() : `HTTP ${res.status}`;
-  } catch (err) {
-    return `unreachable (${(err as Error).message})`;
-  }
+function page(machine: string): Promise<string> {
+  return httpText(`http://${lab.machine(machine).address}:8080/`);
 }
 
 /** The CA the machines trust for the registry, as m2 has it. */
