@@ -1,7 +1,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { pathPrefix, pulumiVersion, renderEnv } from "./toolchain";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { defaultPulumiHome, installProviderPlugin, pathPrefix, pulumiVersion, renderEnv } from "./toolchain";
 
 describe("drove env", () => {
   it("renders exports that a shell evaluates back to the same values, hostile ones included", () => {
@@ -25,5 +28,28 @@ describe("drove env", () => {
   it("pins one exact Pulumi version, the SDK's", () => {
     assert.match(pulumiVersion(), /^\d+\.\d+\.\d+$/);
     assert.ok(pathPrefix()[0].endsWith(`/pulumi/v${pulumiVersion()}/bin`));
+  });
+
+  it("gives each checkout its own PULUMI_HOME, whose plugin launches that checkout's provider", () => {
+    // given two checkouts of the same drove version
+    const a = defaultPulumiHome("/src/one/drove");
+    const b = defaultPulumiHome("/src/two/drove");
+    // then their homes differ, and are stable for a checkout
+    assert.notEqual(a, b);
+    assert.equal(defaultPulumiHome("/src/one/drove"), a);
+  });
+
+  it("installs a launcher that execs this package's provider", () => {
+    // given
+    const home = mkdtempSync(join(tmpdir(), "drove-home-"));
+    try {
+      // when
+      const dir = installProviderPlugin(home);
+      // then
+      const launcher = readFileSync(join(dir, "pulumi-resource-drove"), "utf8");
+      assert.match(launcher, new RegExp(`exec "${join(__dirname, "..", "providers", "pulumi-resource-drove").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}"`));
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });

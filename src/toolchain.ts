@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { delimiter, join } from "node:path";
 import { DroveError } from "./errors";
 import { cacheDir, packageRoot, stateDir } from "./paths";
@@ -55,6 +55,16 @@ export function installProviderPlugin(pulumiHome: string): string {
 }
 
 /**
+ * drove's PULUMI_HOME for one checkout. The provider plugin there launches
+ * *this* checkout's provider, so two checkouts (two projects, or a clone
+ * beside a working copy) at the same drove version never run each other's
+ * provider, as they would with one shared home where the last run wins.
+ */
+export function defaultPulumiHome(root: string = packageRoot): string {
+  return join(cacheDir(), "pulumi-home", createHash("sha256").update(root).digest("hex").slice(0, 12));
+}
+
+/**
  * The environment in which the plain `pulumi` command works offline for a
  * drove project: the pinned CLI and drove's provider first on PATH, a file
  * backend in the project's state folder, the passphrase secrets provider, and
@@ -71,7 +81,7 @@ export function offlineEnv(): Record<string, string> {
   const env: Record<string, string> = {
     PATH: [...pathPrefix(), process.env.PATH ?? ""].join(delimiter),
     PULUMI_BACKEND_URL: process.env.PULUMI_BACKEND_URL ?? `file://${backend}`,
-    PULUMI_HOME: process.env.PULUMI_HOME ?? join(cacheDir(), "pulumi-home"),
+    PULUMI_HOME: process.env.PULUMI_HOME ?? defaultPulumiHome(),
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
