@@ -76,6 +76,8 @@ const NAME = /^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$/;
 const MEMBER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 /** How long a member may take to become healthy after a start. */
 const HEALTH_ATTEMPTS = 90;
+/** How often read asks again about a running member that seems unhealthy. */
+const READ_RETRIES = 2;
 
 function names(i: EtcdClusterInputs): string[] {
   return Object.keys(i.members).sort();
@@ -374,9 +376,19 @@ async function read(props: EtcdClusterOutputs): Promise<{ outs: EtcdClusterOutpu
   const facts = new Map<string, MemberFact>();
   await Promise.all(all.map(async (n) => facts.set(n, await withHost(props.members[n].connection, memberFact))));
   const running = all.filter((n) => facts.get(n)!.activity === "active");
-  const v = await clusterView(props, running, all.map((n) => clientUrl(props.members[n].address)));
+  const urls = all.map((n) => clientUrl(props.members[n].address));
+  let v = await clusterView(props, running, urls);
+  const statuses = () => Object.fromEntries(all.map((n) => [n, statusOf(props, n, facts.get(n), v)] as const));
+  let status = statuses();
+  // A running member that did not answer in time on a busy machine is asked again before it counts as drift.
+  for (let n = 0; n < READ_RETRIES && all.some((x) => status[x] === "unhealthy" || status[x] === "not a member"); n++) {
+    await sleep(2000);
+    v = (await clusterView(props, running, urls)) ?? v;
+    const again = statuses();
+    status = Object.fromEntries(all.map((x) => [x, status[x] === "healthy" ? "healthy" : again[x]] as const));
+  }
   const members: Record<string, EtcdMemberInputs> = {};
-  for (const n of all) members[n] = { ...props.members[n], status: statusOf(props, n, facts.get(n), v) };
+  for (const n of all) members[n] = { ...props.members[n], status: status[n] };
   if (Object.values(members).every((m) => m.status === "absent")) return undefined;
   const extraMembers = (v?.members ?? []).filter((m) => !(m.name && props.members[m.name])).map((m) => m.name || m.id).sort();
   const inputs: EtcdClusterInputs = { cluster: props.cluster, caPem: props.caPem, clientCertPem: props.clientCertPem, clientKeyPem: props.clientKeyPem, members, memberKeys: props.memberKeys, extraMembers };
