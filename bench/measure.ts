@@ -12,12 +12,16 @@ export interface Timed {
   readonly seconds: number;
   /** Peak of the summed resident memory (bytes) of each process group over the run. */
   readonly peakRss: Record<string, number>;
+  /** CPU seconds (user + system) each process group used, as last sampled before it exited. */
+  readonly cpu: Record<string, number>;
 }
 
 interface Proc {
   readonly pid: number;
   readonly ppid: number;
   readonly rss: number;
+  /** user + system clock ticks */
+  readonly ticks: number;
   readonly cmd: string;
 }
 
@@ -31,8 +35,9 @@ function procs(): Proc[] {
       const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       const ppid = Number(rest[1]);
       const rss = Number(rest[21]) * 4096;
+      const ticks = Number(rest[11]) + Number(rest[12]);
       const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8").replace(/\0/g, " ");
-      out.push({ pid: Number(d), ppid, rss, cmd });
+      out.push({ pid: Number(d), ppid, rss, ticks, cmd });
     } catch {
       // gone meanwhile
     }
@@ -73,6 +78,8 @@ export function timed(cmd: string, args: readonly string[], opts: { cwd?: string
     child.stdout.on("data", (b: Buffer) => chunks.push(b));
     child.stderr.on("data", (b: Buffer) => chunks.push(b));
     const peak: Record<string, number> = {};
+    // Last CPU ticks seen per process, to sum per group at the end.
+    const ticks = new Map<number, { group: string; ticks: number }>();
     const sample = () => {
       if (child.pid === undefined) return;
       const tree = descendants(child.pid, procs());
@@ -81,6 +88,7 @@ export function timed(cmd: string, args: readonly string[], opts: { cwd?: string
         const g = groupOf(p.cmd);
         sums[g] = (sums[g] ?? 0) + p.rss;
         sums.all += p.rss;
+        ticks.set(p.pid, { group: g, ticks: p.ticks });
       }
       for (const [g, v] of Object.entries(sums)) peak[g] = Math.max(peak[g] ?? 0, v);
     };
@@ -96,7 +104,12 @@ export function timed(cmd: string, args: readonly string[], opts: { cwd?: string
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       clearInterval(timer);
       clearTimeout(killer);
-      resolve({ code: code ?? 1, output: Buffer.concat(chunks).toString("utf8"), seconds, peakRss: peak });
+      const cpu: Record<string, number> = { all: 0 };
+      for (const { group, ticks: t } of ticks.values()) {
+        cpu[group] = (cpu[group] ?? 0) + t / 100;
+        cpu.all += t / 100;
+      }
+      resolve({ code: code ?? 1, output: Buffer.concat(chunks).toString("utf8"), seconds, peakRss: peak, cpu });
     });
   });
 }

@@ -20,6 +20,7 @@ import {
   markdownTable,
   median,
   memoryTable,
+  cpuTable,
   PHASE_TITLES,
   PHASES,
   rotation,
@@ -128,7 +129,7 @@ async function benchSize(machines: number, net: number, opts: ReturnType<typeof 
             extra.failures.push(`${tool.name}, ${machines} machine(s), run ${run + 1}, ${PHASE_TITLES[phase]}: ${why}`);
             log(`  ${why.slice(0, 2000)}`);
           }
-          samples.push({ tool: tool.name, machines, run, phase, seconds: r.seconds, connections: after.connections - before.connections, load, peakRss: r.peakRss, ok });
+          samples.push({ tool: tool.name, machines, run, phase, seconds: r.seconds, connections: after.connections - before.connections, load, peakRss: r.peakRss, cpu: r.cpu, ok });
         }
         if (!failed && !extra.requestsPerHost.has(tool.name)) {
           // Once per tool and size: a no-change run with sshd logging every channel request.
@@ -246,6 +247,9 @@ function report(machines: number, runs: number, samples: Sample[], extra: Extra,
     );
   }
   parts.push("## Peak memory", "", "Largest resident set over all timed commands, summed over each group's processes (sampled from /proc every 100 ms):", "", memoryTable(samples), "");
+  if (samples.some((s) => s.cpu)) {
+    parts.push("## CPU in the no-change run", "", "CPU seconds (user + system) each group used in the no-change run, median over runs (from /proc, sampled every 100 ms, so a lower bound):", "", cpuTable(samples), "");
+  }
   if (extra.engine) {
     const e = extra.engine;
     parts.push(

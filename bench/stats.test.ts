@@ -6,6 +6,7 @@ import {
   connectionsTable,
   countAccepted,
   countChannelRequests,
+  cpuTable,
   markdownTable,
   median,
   medians,
@@ -114,6 +115,20 @@ describe("the tables", () => {
     const samples = [sample("drove", "noChange", 2, { connections: 10 })];
     // when / then
     assert.match(connectionsTable(samples), /\| drove \| n\/a \| 1 \| n\/a \|/);
+  });
+
+  test("CPU seconds of the no-change run are shown per process group, '-' where a group had none", () => {
+    // given
+    const samples = [
+      sample("drove", "noChange", 6, { cpu: { pulumi: 2, provider: 3, program: 1, all: 6 } }),
+      sample("drove", "noChange", 8, { run: 1, cpu: { pulumi: 4, provider: 5, program: 1, all: 10 } }),
+      sample("pyinfra", "noChange", 2, { cpu: { other: 1.5, all: 1.5 } }),
+    ];
+    // when
+    const lines = cpuTable(samples).split("\n");
+    // then
+    assert.equal(lines[2], "| drove | 3.0 s | 4.0 s | 1.0 s | 8.0 s |");
+    assert.equal(lines[3], "| pyinfra | - | - | - | 1.5 s |");
   });
 
   test("a pipe in a cell is escaped", () => {

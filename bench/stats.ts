@@ -27,6 +27,8 @@ export interface Sample {
   readonly load?: number;
   /** Peak resident set, in bytes, per process group (`pulumi`, `provider`, `program`, `all`). */
   readonly peakRss?: Readonly<Record<string, number>>;
+  /** CPU seconds per process group (`pulumi`, `provider`, `program`, `all`); a lower bound (sampled every 100 ms). */
+  readonly cpu?: Readonly<Record<string, number>>;
   /** Whether the tool exited 0 and the machines were then in the expected state. */
   readonly ok: boolean;
 }
@@ -124,6 +126,20 @@ export function memoryTable(samples: readonly Sample[]): string {
     ...groups.map((g) => {
       const xs = samples.filter((s) => s.tool === tool && s.peakRss?.[g] !== undefined).map((s) => s.peakRss![g]);
       return xs.length ? bytes(Math.max(...xs)) : "-";
+    }),
+  ]);
+  return markdownTable(["tool", "pulumi CLI", "provider plugin", "language host + program", "whole process tree"], rows);
+}
+
+/** CPU seconds per process group in the no-change run (median over runs), per tool. */
+export function cpuTable(samples: readonly Sample[]): string {
+  const tools = [...new Set(samples.map((s) => s.tool))];
+  const groups = ["pulumi", "provider", "program", "all"];
+  const rows = tools.map((tool) => [
+    tool,
+    ...groups.map((g) => {
+      const xs = samples.filter((s) => s.tool === tool && s.phase === "noChange" && s.cpu?.[g] !== undefined).map((s) => s.cpu![g]);
+      return xs.length ? `${median(xs).toFixed(1)} s` : "-";
     }),
   ]);
   return markdownTable(["tool", "pulumi CLI", "provider plugin", "language host + program", "whole process tree"], rows);
