@@ -60,6 +60,27 @@ describe("the lab", { timeout: 10 * 60_000 }, () => {
     assert.equal(r.stdout.trim(), `${lab.machine("m2").address}\n200`, r.stderr);
   });
 
+  test("machines do not share cgroups: a unit stopped on one is gone there while the same-named unit runs on another", async () => {
+    // given the same transient unit on both machines
+    for (const m of ["m1", "m2"]) {
+      const r = await lab.ssh(m, sh`systemd-run -q --unit=drove-lab-isolation sleep 600`);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    // when m1 stops its own
+    await lab.ssh("m1", sh`systemctl stop drove-lab-isolation`);
+    // then m1 forgets it (a shared cgroup, still populated by m2's process, would keep it loaded), and m2's still runs
+    let loaded = "";
+    for (let i = 0; i < 20; i++) {
+      loaded = (await lab.ssh("m1", sh`systemctl list-units --all --no-legend 'drove-lab-isolation*'`)).stdout.trim();
+      if (loaded === "") break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(loaded, "", "m1 still has the unit it stopped");
+    const m2 = await lab.ssh("m2", sh`systemctl is-active drove-lab-isolation`);
+    assert.equal(m2.stdout.trim(), "active", m2.stderr);
+    await lab.ssh("m2", sh`systemctl stop drove-lab-isolation`);
+  });
+
   test("a second `lab up` keeps the running machines as they are", async () => {
     // given
     const before = await lab.ssh("m1", sh`cat /proc/sys/kernel/random/boot_id`);

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import * as lockfile from "proper-lockfile";
@@ -45,7 +45,7 @@ export const MAX_MACHINES = 200;
 const REGISTRY_PORT = 5000;
 const APT_PROXY_PORT = 3142;
 /** Bump when the way machines boot changes, so running machines are rebooted onto it. */
-const BOOT_FORMAT = 5;
+const BOOT_FORMAT = 6;
 const TPM_PORT = 2321;
 
 type Log = (s: string) => void;
@@ -428,9 +428,16 @@ async function bootMachine(
     "--flags", "not-need-init,startup-clear", "--daemon", "--pid", `file=${join(m.dir, "swtpm.pid")}`, "--log", `file=${join(m.dir, "swtpm.log")}`,
   ]);
 
+  // Each machine in a cgroup of its own: nspawn puts the machine's systemd in
+  // a `payload` cgroup beside its own, so machines started from one cgroup
+  // would share one tree, and a unit named alike on two machines one cgroup.
+  const cgroup = machineCgroup(cfg, m);
+  const nspawn = cgroup ? ["sh", "-c", 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"', "sh", cgroup, "systemd-nspawn"] : ["systemd-nspawn"];
+  if (cgroup) mkdirSync(cgroup, { recursive: true });
   const pid = spawnDetached(
-    "systemd-nspawn",
+    nspawn[0],
     [
+      ...nspawn.slice(1),
       "-b", "-q", "-D", m.root, "-M", m.netns, "--register=no", "--keep-unit", "--capability=all",
       "--system-call-filter=@keyring bpf", `--network-namespace-path=/run/netns/${m.netns}`,
       "--resolv-conf=off", "--timezone=off", "--link-journal=no", "--console=read-only",
@@ -565,6 +572,8 @@ async function destroyMachine(cfg: LabConfig, m: Machine, opts: { keepIdentity?:
   }
   if (existsSync(`/run/netns/${m.netns}`)) await run("ip", ["netns", "del", m.netns], { allowFail: true });
   if (await linkExists(m.link)) await run("ip", ["link", "del", m.link], { allowFail: true });
+  const cgroup = machineCgroup(cfg, m);
+  if (cgroup) await removeCgroup(cgroup);
   if (opts.keepIdentity) {
     for (const d of ["upper", "work", "root", "var-lib-docker", "var-lib-containerd", "var-lib-containers", "nspawn.pid", "swtpm.pid", "image"]) {
       rmSync(join(m.dir, d), { recursive: true, force: true });
@@ -627,7 +636,40 @@ export async function leftovers(cfg: LabConfig = labConfig()): Promise<string[]>
     .map((l) => l.split(":")[1]?.trim().split("@")[0])
     .filter((n): n is string => !!n && (n === cfg.bridge || new RegExp(`^${cfg.prefix}-m\\d+$`).test(n)));
   if (links.length) out.push(`links ${links.join(", ")}`);
+  const root = cgroupRoot();
+  const cgroups = root && existsSync(join(root, LAB_CGROUP))
+    ? readdirSync(join(root, LAB_CGROUP)).filter((n) => new RegExp(`^${cfg.prefix}-m\\d+$`).test(n))
+    : [];
+  if (cgroups.length) out.push(`cgroups ${cgroups.map((n) => join(root!, LAB_CGROUP, n)).join(", ")}`);
   return out;
+}
+
+/** Where machines' cgroups live, under the cgroup v2 hierarchy. */
+const LAB_CGROUP = "drove-lab";
+
+/** The cgroup v2 hierarchy: /sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host. */
+function cgroupRoot(): string | undefined {
+  return ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"].find((d) => existsSync(join(d, "cgroup.controllers")));
+}
+
+function machineCgroup(cfg: LabConfig, m: Machine): string | undefined {
+  const root = cgroupRoot();
+  return root ? join(root, LAB_CGROUP, `${cfg.prefix}-${m.name}`) : undefined;
+}
+
+/** Removes a cgroup and the ones below it, deepest first, once their processes are gone. */
+async function removeCgroup(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) await removeCgroup(join(dir, e.name));
+  for (let i = 0; i < 50; i++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code === "ENOENT") return;
+      await sleep(100); // EBUSY while the last processes exit
+    }
+  }
 }
 
 export interface MachineStatus {
