@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import { delimiter, join } from "node:path";
 import { DroveError } from "./errors";
@@ -49,7 +49,10 @@ export function installProviderPlugin(pulumiHome: string): string {
   const script = `#!/bin/sh\nexec ${JSON.stringify(target)} "$@"\n`;
   if (!existsSync(launcher) || readFileSync(launcher, "utf8") !== script) {
     mkdirSync(dir, { recursive: true });
-    writeFileSync(launcher, script, { mode: 0o755 });
+    // Written aside and renamed: a run starting meanwhile never execs a half-written launcher.
+    const tmp = `${launcher}.${process.pid}.tmp`;
+    writeFileSync(tmp, script, { mode: 0o755 });
+    renameSync(tmp, launcher);
   }
   return dir;
 }
