@@ -77,7 +77,7 @@ export class Image extends Construct implements IResourceConstruct {
     return {
       type: "drove:index:Image",
       parent: this.runtime.host,
-      dependsOn: [this.runtime],
+      dependsOn: [this.runtime, ...this.node.dependencies],
       props: {
         connection: this.runtime.host.connection,
         engine: this.runtime.engine,

@@ -114,6 +114,23 @@ describe("Registry", () => {
     assert.ok(!other.node.dependencies.includes(a.unit), "a container of another registry does not wait");
   });
 
+  it("an Image pushed to it from a granted host waits for the registry, its trust and its credentials; one pushed elsewhere does not", async () => {
+    // given
+    const { app, m1, m2 } = world();
+    const registry = new Registry(m1, "registry", { users: { ci: PASSWORD } });
+    const docker = ContainerRuntime.docker(m2);
+    const mine = docker.buildImage("mine", { repository: `${registry.endpoint}/team/web`, context: __dirname });
+    const elsewhere = docker.buildImage("elsewhere", { repository: "10.9.9.9:5000/team/web", context: __dirname });
+    // when
+    const creds = registry.grantPush(m2);
+    await app.toYaml();
+    // then
+    assert.ok(mine.node.dependencies.includes(registry.unit));
+    assert.ok(mine.node.dependencies.includes(creds.file));
+    assert.ok(!elsewhere.node.dependencies.includes(registry.unit));
+    assert.ok(mine._toSpec().dependsOn!.includes(creds.file), "the dependency reaches the Pulumi resource");
+  });
+
   it("refuses bad props at construction, naming the construct and the fix", () => {
     const { app, m1 } = world();
     assert.deepEqual(messagesOf(() => new Registry(m1, "r1", { port: 70000, users: { "bad:name": "x" }, storage: "data" })), [

@@ -13,6 +13,7 @@ import { Container } from "./container";
 import { Directory, type DirectoryProps } from "./directory";
 import { File, type FileProps } from "./file";
 import { Host } from "./host";
+import { Image } from "./image";
 import { Package } from "./package";
 import { SystemdUnit, type SystemdUnitProps } from "./systemd-unit";
 
@@ -332,6 +333,15 @@ export class Registry extends Construct {
     return RegistryCredentials.of(host);
   }
 
+  /**
+   * Lets `host` push to this registry (an `Image` built there): the same trust
+   * and credentials as `grantPull`, since the registry's htpasswd auth gives
+   * every user both rights. Named apart so that a program says what it means.
+   */
+  grantPush(host: Host, user?: string): RegistryCredentials {
+    return this.grantPull(host, user);
+  }
+
   /** @internal The credentials granted to a host, or undefined. */
   _credentialsFor(host: Host): pulumi.Output<{ user: string; password: string }> | undefined {
     const user = this.grants.get(host);
@@ -351,9 +361,16 @@ export class Registry extends Construct {
     const hosts = app.node.findAll().filter(Host.isHost);
     if (this.trustAllHosts) this.trustOn(...hosts);
     for (const c of app.node.findAll()) {
-      if (!(c instanceof Container)) continue;
-      const h = c.runtime.host;
-      const image = c._toSpec().props.image;
+      let h: Host;
+      let image: unknown;
+      if (c instanceof Container) {
+        h = c.runtime.host;
+        image = c._toSpec().props.image;
+      } else if (c instanceof Image) {
+        // A build pushes here: it waits for the registry, its trust and its credentials (and goes before them on destroy).
+        h = c.runtime.host;
+        image = `${c.repository}/`;
+      } else continue;
       // An image given as an Output may come from here: wait for the registry to be safe.
       if (typeof image === "string" && !image.startsWith(`${this.endpoint}/`)) continue;
       for (const d of this._pullDependencies(h)) if (!c.node.dependencies.includes(d)) c.node.addDependency(d);
