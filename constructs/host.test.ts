@@ -328,3 +328,36 @@ describe("Host synthesis", () => {
     assert.match(messages[0], /synth\(\) was called twice/);
   });
 });
+
+describe("Host jump", () => {
+  it("connects through a chain of bastions, each with its own pinned key, their keys secret", async () => {
+    // given
+    const app = new App({ synthOut: "-" });
+    const bastion = new Host(app, "bastion", props({ address: "203.0.113.1" }));
+    const inner = new Host(app, "inner", props({ address: "10.0.0.6", user: "deploy", jump: bastion }));
+    const db = new Host(app, "db", props({ address: "10.0.0.7", jump: inner }));
+    // when
+    const doc = yaml.load(await app.toYaml()) as { hosts: Record<string, { props: { connection: Record<string, unknown> } }[]> };
+    // then
+    const conn = doc.hosts.db[0].props.connection as { host: string; jump: { host: string; user: string; privateKey: string; jump: { host: string } } };
+    assert.equal(conn.host, "10.0.0.7");
+    assert.equal(conn.jump.host, "10.0.0.6");
+    assert.equal(conn.jump.user, "deploy");
+    assert.equal(conn.jump.privateKey, "[secret]");
+    assert.equal(conn.jump.jump.host, "203.0.113.1");
+    assert.ok(db);
+  });
+
+  it("refuses a jump that is not a Host, and hops that loop back", () => {
+    // given
+    const app = new App({ synthOut: "-" });
+    // when
+    const notHost = messagesOf(() => new Host(app, "a", props({ jump: { address: "x" } as unknown as Host })));
+    const first = new Host(app, "b", props());
+    (first as unknown as { props: HostProps }).props = { ...props(), jump: first };
+    const loop = messagesOf(() => new Host(app, "c", props({ jump: first })));
+    // then
+    assert.deepEqual(notHost, ["a: `jump` must be a Host of the App (the bastion to connect through)"]);
+    assert.match(loop[0], /^c: `jump` hops loop back/);
+  });
+});

@@ -40,6 +40,13 @@ export interface HostProps {
   readonly hostname?: string;
   /** Labels used by placement and selectors (`zone`, `disk`, ...). @default {} */
   readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * A bastion to reach this machine through (`ssh -J`): another Host of the
+   * App, which may itself have a `jump`, for several hops. Its host key is
+   * checked like any other; its credentials stay secrets.
+   * @default - connect directly
+   */
+  readonly jump?: Host;
 }
 
 const HOST = Symbol.for("drove.host");
@@ -117,6 +124,13 @@ export class Host extends Construct implements IResourceConstruct {
       if (!LABEL_KEY.test(k)) errors.push(`${where}: label key ${JSON.stringify(k)} must be letters, digits, '-', '_' or '.', at most 63, with an optional DNS prefix`);
       if (typeof v !== "string" || !LABEL_VALUE.test(v)) errors.push(`${where}: label ${k} has value ${JSON.stringify(v)}, which must be letters, digits, '-', '_' or '.', at most 63`);
     }
+    if (props.jump !== undefined && !Host.isHost(props.jump)) errors.push(`${where}: \`jump\` must be a Host of the App (the bastion to connect through)`);
+    for (let j = props.jump, hops = 0; j && Host.isHost(j); j = j.props.jump, hops++) {
+      if (j === this || hops > 8) {
+        errors.push(`${where}: \`jump\` hops loop back to this host; give a chain of bastions that ends in one reached directly`);
+        break;
+      }
+    }
     if (errors.length) throw new ValidationError(errors);
     this.address = props.address;
     this.hostname = props.hostname;
@@ -179,6 +193,7 @@ export class Host extends Construct implements IResourceConstruct {
       ...(p.password !== undefined ? { password: secretInput(p.password) } : {}),
       ...(p.hostKey !== undefined ? { hostKey: p.hostKey } : {}),
       ...(p.knownHostsFile !== undefined ? { knownHostsFile: p.knownHostsFile } : {}),
+      ...(p.jump !== undefined ? { jump: p.jump.connection } : {}),
     } as pulumi.Input<SshTarget>;
   }
 

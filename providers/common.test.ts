@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { SshTarget } from "../src/ssh";
-import { checkConnection, connectionIdentity, diffInputs, UNKNOWN, type Failures } from "./common";
+import { checkConnection, connectionIdentity, diffInputs, fixesFor, UNKNOWN, type Failures } from "./common";
 
 const HOST_KEY = "SHA256:m5IHXuYajWiaBPu90qEletjQt9bxszIkcxckGUmSKB8";
 
@@ -396,5 +396,23 @@ describe("checkConnection", () => {
     for (const f of failures) {
       assert.doesNotMatch(f.reason, /TOPSECRETKEYMATERIAL|hunter2-secret/);
     }
+  });
+});
+
+describe("fixesFor", () => {
+  const deploy: SshTarget = { host: "10.0.0.5", user: "deploy" };
+  for (const stderr of ["sudo: a password is required", "sudo: a terminal is required to read the password", "deploy is not in the sudoers file.  This incident will be reported."]) {
+    it(`names passwordless sudo or root for ${JSON.stringify(stderr)}`, () => {
+      // when
+      const fixes = fixesFor(deploy, stderr);
+      // then
+      assert.equal(fixes.length, 2);
+      assert.match(fixes[0], /deploy ALL=\(ALL\) NOPASSWD:ALL' > \/etc\/sudoers\.d\/deploy/);
+      assert.match(fixes[1], /user: "root"/);
+    });
+  }
+
+  it("offers nothing for a failure it does not recognise", () => {
+    assert.deepEqual(fixesFor(deploy, "cp: cannot stat 'x': No such file or directory"), []);
   });
 });

@@ -99,9 +99,21 @@ export async function runChecked(
   const r = await conn.exec(step.command, step.stdin !== undefined ? { stdin: step.stdin } : {});
   if (r.code !== 0) {
     const reason = r.stderr.trim().split("\n").slice(-3).join(" ") || `exit status ${r.code}`;
-    throw new HostError(describeTarget(conn.target), action, reason);
+    throw new HostError(describeTarget(conn.target), action, reason, { fixes: fixesFor(conn.target, r.stderr) });
   }
   return r.stdout;
+}
+
+/** What a user can do about a failure whose cause drove recognises. */
+export function fixesFor(target: SshTarget, stderr: string): string[] {
+  const user = target.user ?? "root";
+  if (/sudo: a (terminal|password) is required|is not in the sudoers file|may not run sudo/.test(stderr)) {
+    return [
+      `let ${user} run commands without a password (\`echo '${user} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/${user}\` as root on the machine)`,
+      'log in as root (`user: "root"`)',
+    ];
+  }
+  return [];
 }
 
 /** Runs a plan's steps in one round trip. */
