@@ -30,7 +30,53 @@ export function hostFacts(connection: SshTarget): Promise<HostFacts> {
   return p;
 }
 
+/** How a machine is reached: address and port, through its bastions (not who logs in). */
+export function routeOf(c: SshTarget): string {
+  return `${c.host}:${c.port ?? 22}${c.jump ? ` via ${routeOf(c.jump)}` : ""}`;
+}
+
+/**
+ * Preflight across the stack: one machine must not be managed as two Hosts
+ * (two addresses, or two routes, to one machine-id), and two machines must not
+ * answer to one hostname. The provider serves the whole run, so it sees every
+ * Host's facts; a clash fails the second Host before anything on it changes.
+ */
+export class Admissions {
+  private readonly byMachineId = new Map<string, { route: string; phase: Phase }>();
+  private readonly byHostname = new Map<string, { route: string; phase: Phase }>();
+
+  /**
+   * `phase` says where the facts come from: a refresh of a Host already in
+   * the state ("read"), or one being made or changed ("apply"). Only the same
+   * phases are compared: a Host being replaced (a new address for the same
+   * machine) is made while its old self, read a moment before, still exists.
+   */
+  admit(connection: SshTarget, facts: HostFacts, phase: Phase = "apply"): void {
+    const route = routeOf(connection);
+    const clash = (seen: { route: string; phase: Phase } | undefined) => seen !== undefined && seen.route !== route && seen.phase === phase;
+    const same = this.byMachineId.get(facts.machineId);
+    if (clash(same)) {
+      throw new Error(
+        `Unable to admit ${route}: it is the same machine (machine-id ${facts.machineId}) as ${same!.route}, which this stack also manages. Either manage it as one Host, or, if these are two machines cloned from one image, give each its own machine-id (empty /etc/machine-id, then \`systemd-machine-id-setup\`)`,
+      );
+    }
+    const named = this.byHostname.get(facts.hostname);
+    if (clash(named) && same?.route !== named!.route) {
+      throw new Error(
+        `Unable to admit ${route}: it says its hostname is ${JSON.stringify(facts.hostname)}, as ${named!.route} does. Either give each machine its own hostname, or check that both addresses are right`,
+      );
+    }
+    this.byMachineId.set(facts.machineId, { route, phase });
+    this.byHostname.set(facts.hostname, { route, phase });
+  }
+}
+
+type Phase = "read" | "apply";
+
+const admissions = new Admissions();
+
 function checkExpected(inputs: HostInputs, facts: HostFacts): void {
+  admissions.admit(inputs.connection, facts);
   if (inputs.hostname !== undefined && facts.hostname !== inputs.hostname) {
     throw new Error(
       `Unable to admit ${inputs.connection.host}: it says its hostname is ${JSON.stringify(facts.hostname)}, but the program expects ${JSON.stringify(inputs.hostname)}. Either fix the address in the program, or change the hostname prop.`,
@@ -70,6 +116,7 @@ export const hostKind: ResourceKind<HostInputs, HostOutputs> = {
     const { facts: _f, unreachable: _u, ...inputs } = props;
     try {
       const facts = await hostFacts(props.connection);
+      admissions.admit(props.connection, facts, "read");
       return { outs: { ...inputs, facts } as HostOutputs, inputs: inputs as HostInputs };
     } catch (err) {
       // Not reaching a machine is news about it, not a reason to stop the whole run.
