@@ -1,6 +1,6 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import assert from "node:assert/strict";
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -525,3 +525,52 @@ describe("the probe and the write command, run by a local shell", () => {
     assert.deepEqual(planFile(desired({ path, content }), fact), []);
   });
 });
+
+describe("the write command keeps a secret from others from its first byte", () => {
+  let dir: string;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "drove-file-first-byte-"));
+  });
+
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the temporary file is 0600 and empty while the content is still on its way; the path appears only whole, with its mode", async () => {
+    // given a file of mode 0644 to create, and a shell whose stdin stays open
+    const path = join(dir, "conf.d", "registry.key");
+    const [step] = planFile(desired({ path, content: "KEY MATERIAL\n", mode: "0644", createParents: true }), { state: "absent" });
+    const child = spawn("sh", ["-c", step.command.text], { stdio: ["pipe", "ignore", "pipe"] });
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+
+    // when the file exists but no byte of the content has been sent
+    const early = await firstFileIn(join(dir, "conf.d"));
+
+    // then it is already readable by its owner alone, and the final path is not there yet
+    assert.match(early.name, /^\.drove\./);
+    assert.equal(early.size, 0);
+    assert.equal((early.mode & 0o777).toString(8), "600");
+    assert.throws(() => statSync(path), /ENOENT/);
+
+    // and once the content arrives, the path holds it whole with the asked mode
+    child.stdin.end(step.stdin);
+    assert.equal(await exited, 0);
+    assert.equal(readFileSync(path, "utf8"), "KEY MATERIAL\n");
+    assert.equal((statSync(path).mode & 0o777).toString(8), "644");
+    assert.deepEqual(readdirSync(join(dir, "conf.d")), ["registry.key"]);
+  });
+});
+
+/** Waits until a file appears in `dir` (made by a command still running), and stats it. */
+async function firstFileIn(dir: string): Promise<{ name: string; mode: number; size: number }> {
+  for (let i = 0; i < 200; i++) {
+    const names = existsSync(dir) ? readdirSync(dir) : [];
+    if (names.length) {
+      const st = statSync(join(dir, names[0]));
+      return { name: names[0], mode: st.mode, size: st.size };
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`no file appeared in ${dir}`);
+}

@@ -1,4 +1,8 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
@@ -14,6 +18,8 @@ import {
   planReplicas,
   planRollout,
   renderHaproxy,
+  secretFileSteps,
+  secretsDir,
   slotsPerNode,
   vipFor,
   type Replica,
@@ -300,3 +306,99 @@ describe("planReplicas", () => {
     );
   });
 });
+
+describe("secretFileSteps", () => {
+  const DIR = secretsDir("lab", "web", 2);
+  const table: { name: string; secrets: Record<string, string>; steps: { description: string; command: string; stdin?: string }[] }[] = [
+    { name: "no secrets -> nothing to do", secrets: {}, steps: [] },
+    {
+      name: "one secret -> a fresh 0700 directory, then the file under umask 0377 (0400 before its first byte), from stdin",
+      secrets: { greeting: "s3cr3t" },
+      steps: [
+        { description: "prepare the secrets", command: "rm -rf /run/drove/services/lab-web-2/secrets && mkdir -p -m 0700 /run/drove/services/lab-web-2/secrets" },
+        {
+          description: "write secret greeting",
+          command: "umask 0377 && cat > /run/drove/services/lab-web-2/secrets/greeting && chmod 0400 /run/drove/services/lab-web-2/secrets/greeting",
+          stdin: "s3cr3t",
+        },
+      ],
+    },
+    {
+      name: "two secrets -> one write each, the values only on stdin",
+      secrets: { "db-password": "p4ss", "api.token": "t0ken" },
+      steps: [
+        { description: "prepare the secrets", command: "rm -rf /run/drove/services/lab-web-2/secrets && mkdir -p -m 0700 /run/drove/services/lab-web-2/secrets" },
+        {
+          description: "write secret db-password",
+          command: "umask 0377 && cat > /run/drove/services/lab-web-2/secrets/db-password && chmod 0400 /run/drove/services/lab-web-2/secrets/db-password",
+          stdin: "p4ss",
+        },
+        {
+          description: "write secret api.token",
+          command: "umask 0377 && cat > /run/drove/services/lab-web-2/secrets/api.token && chmod 0400 /run/drove/services/lab-web-2/secrets/api.token",
+          stdin: "t0ken",
+        },
+      ],
+    },
+  ];
+  for (const t of table) {
+    it(t.name, () => {
+      // when
+      const steps = secretFileSteps(DIR, t.secrets);
+      // then
+      assert.deepEqual(
+        steps.map((s) => ({ description: s.description, command: s.command.text, ...(s.stdin !== undefined ? { stdin: s.stdin } : {}) })),
+        t.steps,
+      );
+    });
+  }
+
+  it("run by a local shell, the file is 0400 and empty while its content is still on its way, and the directory 0700", async () => {
+    // given a shell whose stdin stays open
+    const base = mkdtempSync(join(tmpdir(), "drove-service-secrets-"));
+    try {
+      const dir = join(base, "secrets");
+      const [prepare, write] = secretFileSteps(dir, { greeting: "s3cr3t\n" });
+      await runShell(prepare.command.text, "");
+      const child = spawn("sh", ["-c", write.command.text], { stdio: ["pipe", "ignore", "pipe"] });
+      const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+      // when the file exists but no byte has been sent
+      const early = await firstFileIn(dir);
+      // then
+      assert.equal(early.name, "greeting");
+      assert.equal(early.size, 0);
+      assert.equal((early.mode & 0o777).toString(8), "400");
+      assert.equal((statSync(dir).mode & 0o777).toString(8), "700");
+      // and once it arrives
+      child.stdin.end(write.stdin);
+      assert.equal(await exited, 0);
+      assert.equal(readFileSync(join(dir, "greeting"), "utf8"), "s3cr3t\n");
+      assert.equal((statSync(join(dir, "greeting")).mode & 0o777).toString(8), "400");
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
+
+function runShell(command: string, stdin: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("sh", ["-c", command], { stdio: ["pipe", "ignore", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${command}: ${code} ${err}`))));
+    child.stdin.end(stdin);
+  });
+}
+
+/** Waits until a file appears in `dir` (made by a command still running), and stats it. */
+async function firstFileIn(dir: string): Promise<{ name: string; mode: number; size: number }> {
+  for (let i = 0; i < 200; i++) {
+    const names = existsSync(dir) ? readdirSync(dir) : [];
+    if (names.length) {
+      const st = statSync(join(dir, names[0]));
+      return { name: names[0], mode: st.mode, size: st.size };
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`no file appeared in ${dir}`);
+}

@@ -225,6 +225,30 @@ export function hostsUpdateCommand(cluster: string, service: string): ShellComma
   return sh`flock /run/drove-hosts.lock sh -c ${HOSTS_SCRIPT} drove-hosts ${hostsMarker(cluster, service)}`;
 }
 
+// ---------------------------------------------------------------- secrets
+
+/** Where a replica's secret files live on its node: tmpfs, mounted read-only at /run/secrets. */
+export function secretsDir(cluster: string, service: string, slot: number): string {
+  return `/run/drove/services/${cluster}-${service}-${slot}/secrets`;
+}
+
+/**
+ * A replica's secret files: a fresh 0700 directory, then each file written from
+ * stdin under umask 0377, so it is 0400 from its first byte (never on a command
+ * line, never readable by anyone but root, not even while it is written).
+ */
+export function secretFileSteps(dir: string, secrets: Readonly<Record<string, string>>): Step[] {
+  if (!Object.keys(secrets).length) return [];
+  return [
+    { description: "prepare the secrets", command: sh`rm -rf ${dir} && mkdir -p -m 0700 ${dir}` },
+    ...Object.entries(secrets).map(([file, value]) => ({
+      description: `write secret ${file}`,
+      command: sh`umask 0377 && cat > ${`${dir}/${file}`} && chmod 0400 ${`${dir}/${file}`}`,
+      stdin: value,
+    })),
+  ];
+}
+
 // ---------------------------------------------------------------- node steps
 
 /** The virtual IP on `lo`, the proxy's file, and the hosts block: a node's share of a service. */

@@ -27,6 +27,8 @@ import {
   type HealthTiming,
   type Replica,
   type ServicePort,
+  secretFileSteps,
+  secretsDir as secretsDirOf,
 } from "./operations";
 import { etcdDeleteCommand, etcdPutCommand, endpointKey, endpointPrefix, etcdListCommand, type EtcdAccess } from "./etcd";
 import { scheduleService, type ScheduleNode, type ScheduleService } from "./schedule";
@@ -163,17 +165,12 @@ function replicaInputs(i: ServiceInputs, node: ServiceNode, slot: number, versio
 }
 
 function secretsDir(i: ServiceInputs, slot: number): string {
-  return `/run/drove/services/${i.cluster}-${i.name}-${slot}/secrets`;
+  return secretsDirOf(i.cluster, i.name, slot);
 }
 
-/** Secrets as files on tmpfs, mode 0400, each written from stdin: never a command line, never an image layer. */
+/** Secrets as files on tmpfs, mode 0400 from the first byte, each written from stdin: never a command line, never an image layer. */
 async function writeSecrets(conn: SshConnection, i: ServiceInputs, slot: number): Promise<void> {
-  const dir = secretsDir(i, slot);
-  if (!Object.keys(i.secrets).length) return;
-  await runChecked(conn, `prepare the secrets of ${i.name}`, { command: sh`rm -rf ${dir} && mkdir -p -m 0700 ${dir}` });
-  for (const [file, value] of Object.entries(i.secrets)) {
-    await runChecked(conn, `write secret ${file} of ${i.name}`, { command: sh`umask 0377 && cat > ${`${dir}/${file}`} && chmod 0400 ${`${dir}/${file}`}`, stdin: value });
-  }
+  for (const step of secretFileSteps(secretsDir(i, slot), i.secrets)) await runChecked(conn, `${step.description} of ${i.name}`, step);
 }
 
 async function removeReplica(i: ServiceInputs, node: ServiceNode, r: ReplicaFact): Promise<void> {
