@@ -3,6 +3,7 @@ import { Construct } from "constructs";
 import { ValidationError } from "../src/errors";
 import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { clientUrl } from "../providers/etcd/operations";
+import { NODE_LABEL } from "../providers/swarm/operations";
 import { CertificateAuthority, type Certificate } from "./certificate";
 import type { ContainerRuntime } from "./container-runtime";
 import { Host } from "./host";
@@ -11,7 +12,7 @@ import { Service, type ServiceProps } from "./service";
 
 export { ETCD_KEY_PREFIX, clusterKeyPrefix, servicesKeyPrefix, serviceEndpointsPrefix, serviceEndpointKey } from "../providers/etcd/keys";
 
-/** The control plane's store: an etcd cluster drove runs, or (later) Docker Swarm's own. */
+/** The control plane: an etcd cluster drove runs (and drove's own scheduler), or Docker Swarm (swarm's scheduler and store). */
 export type Orchestrator = "etcd" | "swarm";
 
 export interface ClusterProps {
@@ -22,7 +23,14 @@ export interface ClusterProps {
    * re-initialises the cluster.
    */
   readonly controlPlane: readonly Host[];
-  /** @default "etcd" */
+  /**
+   * `"etcd"`: drove places replicas itself (at plan time) and keeps endpoints in
+   * an etcd it runs on the control plane. `"swarm"`: a Docker Swarm (the control
+   * plane its managers, every other node a worker, host labels as node labels)
+   * schedules the same services and reschedules them by itself; every node
+   * needs a Docker runtime, and runs at most one replica of each service.
+   * @default "etcd"
+   */
   readonly orchestrator?: Orchestrator;
   /**
    * Install Debian's `etcd-server` and `etcd-client` on the control-plane
@@ -73,10 +81,9 @@ export class Cluster extends Construct {
   /** The cluster's name (its id): used in etcd keys and DNS names. */
   readonly clusterName: string;
   readonly orchestrator: Orchestrator;
-  /** The cluster's own certificate authority: signs its members' and clients' certificates. */
-  readonly ca: CertificateAuthority;
-  /** The etcd control plane (`drove:index:EtcdCluster`). */
-  readonly controlPlane: EtcdControlPlane;
+  /** The etcd control plane (`drove:index:EtcdCluster`), or the swarm (`drove:index:Swarm`). */
+  readonly controlPlane: EtcdControlPlane | SwarmControlPlane;
+  private readonly _ca: CertificateAuthority | undefined;
   private readonly _controlPlane: readonly Host[];
   private readonly _nodes: ClusterNode[] = [];
   private readonly clientCerts = new Map<string, Certificate>();
@@ -98,13 +105,18 @@ export class Cluster extends Construct {
       seen.add(h);
     }
     const orchestrator = props?.orchestrator ?? "etcd";
-    if (orchestrator === "swarm") errors.push(`${where}: \`orchestrator: "swarm"\` is not available yet; use "etcd" (the default)`);
-    else if (orchestrator !== "etcd") errors.push(`${where}: \`orchestrator\` must be "etcd", but ${JSON.stringify(orchestrator)} was provided`);
+    if (orchestrator !== "etcd" && orchestrator !== "swarm") errors.push(`${where}: \`orchestrator\` must be "etcd" or "swarm", but ${JSON.stringify(orchestrator)} was provided`);
     if (errors.length) throw new ValidationError(errors);
     this.clusterName = id;
     this.orchestrator = orchestrator;
     this._controlPlane = [...cp];
-    this.ca = new CertificateAuthority(this, "ca", { commonName: `drove cluster ${id} etcd CA` });
+    if (orchestrator === "swarm") {
+      this._ca = undefined;
+      this.controlPlane = new SwarmControlPlane(this, "Resource", this);
+      this.node.addValidation({ validate: () => this.validateTree() });
+      return;
+    }
+    this._ca = new CertificateAuthority(this, "ca", { commonName: `drove cluster ${id} etcd CA` });
     if (props.installPackages ?? true) {
       for (const h of this._controlPlane) {
         for (const p of ["etcd-server", "etcd-client"]) {
@@ -151,8 +163,15 @@ export class Cluster extends Construct {
     return [...this._controlPlane];
   }
 
+  /** The cluster's own certificate authority (etcd clusters only): signs its members' and clients' certificates. */
+  get ca(): CertificateAuthority {
+    if (!this._ca) throw new ValidationError([`${this.node.path}: a swarm cluster has no etcd and no certificate authority of drove's; swarm keeps its own`]);
+    return this._ca;
+  }
+
   /** `https://<address>:2379` per control-plane host. */
   get etcdEndpoints(): pulumi.Output<string[]> {
+    if (this.orchestrator === "swarm") throw new ValidationError([`${this.node.path}: a swarm cluster has no etcd endpoints; swarm keeps the cluster's state`]);
     return pulumi.all(this._controlPlane.map((h) => pulumi.output(h.address))).apply((as) => as.map((a) => clientUrl(a)));
   }
 
@@ -184,7 +203,7 @@ export class Cluster extends Construct {
     const msgs: string[] = [];
     // Certificates are resources: one asked for while the tree renders would never be made.
     // Issue the services' client certificates now, before synthesis collects the resources.
-    for (const c of this.node.findAll()) {
+    for (const c of this.orchestrator === "swarm" ? [] : this.node.findAll()) {
       const name = (c as { serviceName?: unknown }).serviceName;
       if ((c as unknown as Record<symbol, unknown>)[Symbol.for("drove.service")] === true && typeof name === "string") this.clientCertificate(`service-${name}`);
     }
@@ -200,6 +219,12 @@ export class Cluster extends Construct {
       if (this._nodes.some((n) => n.host === h)) continue;
       const also = others.filter((o) => o._nodes.some((x) => x.host === h) || o._controlPlane.includes(h));
       if (also.length) msgs.push(`host ${h.node.path} is also in cluster ${also.map((o) => o.node.path).join(", ")}; a host belongs to one cluster`);
+    }
+    if (this.orchestrator === "swarm") {
+      for (const n of this._nodes) {
+        if (n.runtime?.engine !== "docker") msgs.push(`node ${n.host.node.id} needs Docker to be a swarm node: cluster.addHost(${n.host.node.id}, { runtime: ContainerRuntime.docker(${n.host.node.id}) })${n.runtime ? `, not ${n.runtime.engine}` : ""}`);
+        if (n.labels[NODE_LABEL] !== undefined) msgs.push(`node ${n.host.node.id}: the label ${NODE_LABEL} is drove's own in a swarm (it names the node for \`pinned\`); use another key`);
+      }
     }
     const ids = this._controlPlane.map((h) => h.node.id);
     const dup = ids.filter((x, i) => ids.indexOf(x) !== i);
@@ -261,6 +286,36 @@ export class EtcdControlPlane extends Construct implements IResourceConstruct {
         memberKeys: pulumi.secret(pulumi.output(keys)),
       },
       outputs: ["endpoints", "memberIds"],
+    };
+  }
+}
+
+/**
+ * The swarm of a cluster: one `drove:index:Swarm` resource (init, joins, roles
+ * and labels, in order). The control-plane hosts are its managers, the first
+ * one initialising it; every other node joins as a worker.
+ */
+export class SwarmControlPlane extends Construct implements IResourceConstruct {
+  private readonly cluster: Cluster;
+
+  constructor(scope: Construct, id: string, cluster: Cluster) {
+    super(scope, id);
+    markResource(this);
+    this.cluster = cluster;
+  }
+
+  /** @internal */
+  _toSpec(): ResourceSpec {
+    const managers = this.cluster.controlPlaneHosts.map((h) => h.node.id);
+    const nodes: Record<string, unknown> = {};
+    for (const n of this.cluster.nodes) {
+      nodes[n.host.node.id] = { connection: n.host.connection, address: n.host.address, role: managers.includes(n.host.node.id) ? "manager" : "worker", labels: { ...n.labels } };
+    }
+    return {
+      type: "drove:index:Swarm",
+      dependsOn: this.cluster.nodes.flatMap((n) => [n.host, ...(n.runtime ? [n.runtime] : [])]),
+      props: { cluster: this.cluster.clusterName, managers, nodes },
+      outputs: ["swarmId", "nodeIds", "joinTokens"],
     };
   }
 }

@@ -3,6 +3,7 @@ import { Construct, type IConstruct } from "constructs";
 import { ValidationError } from "../src/errors";
 import { isResourceConstruct, markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { allocatePortBlocks, allocateVips, serviceDnsName } from "../providers/service/operations";
+import { constraintsFor, type SwarmPlacement } from "../providers/swarm/operations";
 import type { ContainerRuntime } from "./container-runtime";
 import type { Host } from "./host";
 import { imageOf } from "./image";
@@ -91,6 +92,8 @@ export interface ServiceClusterNode {
 export interface ServiceCluster extends IConstruct {
   /** The cluster's name (etcd keys, DNS names). @default - its construct id */
   readonly clusterName?: string;
+  /** Who schedules the replicas: drove with etcd, or Docker Swarm. @default "etcd" */
+  readonly orchestrator?: "etcd" | "swarm";
   readonly nodes: readonly ServiceClusterNode[];
   /** The CA certificate (PEM) etcd clients verify the members with. */
   readonly caCertPem: pulumi.Input<string>;
@@ -132,7 +135,7 @@ export class Service extends Construct implements IResourceConstruct {
   readonly maxSurge: number;
   readonly maxUnavailable: number;
   private readonly props: ServiceProps;
-  private readonly cert: { readonly certPem: pulumi.Input<string>; readonly keyPem: pulumi.Input<string> };
+  private readonly cert: { readonly certPem: pulumi.Input<string>; readonly keyPem: pulumi.Input<string> } | undefined;
 
   constructor(cluster: ServiceCluster, id: string, props: ServiceProps) {
     super(cluster as unknown as Construct, id);
@@ -181,8 +184,8 @@ export class Service extends Construct implements IResourceConstruct {
     this.maxUnavailable = maxUnavailable;
     this.props = props;
 
-    // Its etcd client certificate is a resource: asked for now, while the tree is built.
-    this.cert = cluster.clientCertificate(`service-${id}`);
+    // Its etcd client certificate is a resource: asked for now, while the tree is built (a swarm has no etcd).
+    this.cert = cluster.orchestrator === "swarm" ? undefined : cluster.clientCertificate(`service-${id}`);
     // Constraints that depend on the cluster's nodes and other services: checked before any SSH.
     this.node.addValidation({ validate: () => this.validatePlacement() });
   }
@@ -239,9 +242,26 @@ export class Service extends Construct implements IResourceConstruct {
     }
     for (const n of eligible) if (!n.runtime) msgs.push(`node ${n.host.node.id} has no container runtime for service ${this.serviceName}: cluster.addHost(host, { runtime: ContainerRuntime.docker(host) })`);
     for (const n of eligible) if (n.runtime && n.runtime.engine === "systemd") msgs.push(`node ${n.host.node.id} runs containers with systemd + runc on the host's network; service replicas need "docker" or "podman" to publish one port per replica`);
+    if (this.cluster.orchestrator === "swarm") return [...msgs, ...this.validateSwarm(eligible.length)];
     const perNode = spreadMax(pl) ?? Infinity;
     if (this.replicas !== undefined && perNode * eligible.length < this.replicas) {
       msgs.push(`service ${this.serviceName} wants ${this.replicas} replicas but at most ${perNode} per node on ${eligible.length} eligible node(s) fit; lower \`replicas\`, raise \`placement.spread.maxPerNode\`, or add hosts`);
+    }
+    return msgs;
+  }
+
+  /** What swarm can and cannot do with this service, before any machine changes. */
+  private validateSwarm(eligible: number): string[] {
+    const msgs: string[] = [];
+    const s = this.serviceName;
+    const c = constraintsFor(this._schedulerSpec() as SwarmPlacement);
+    for (const e of c.errors) msgs.push(`service ${s}: ${e}`);
+    // Published on each node's own address (no routing mesh: it needs IPVS): one replica per node.
+    if (!eligible) return msgs;
+    if (this.replicas !== undefined && this.replicas > eligible) {
+      msgs.push(`service ${s} wants ${this.replicas} replicas, but a swarm node runs at most one replica of a service (its published port) and ${eligible} node(s) are eligible; lower \`replicas\`, or add hosts`);
+    } else if (this.replicas !== undefined && this.maxUnavailable === 0 && this.replicas + this.maxSurge > eligible) {
+      msgs.push(`service ${s}: a roll with \`maxUnavailable: 0\` starts ${this.maxSurge} new replica(s) before stopping old ones, but with ${this.replicas} replicas on ${eligible} eligible node(s) (one per node) there is no free node for them; set \`rollout.maxUnavailable\` to 1 or more, lower \`replicas\`, or add hosts`);
     }
     return msgs;
   }
@@ -261,13 +281,29 @@ export class Service extends Construct implements IResourceConstruct {
     };
   }
 
+  /** What the service's resource waits for: its nodes, their runtimes, the cluster's other resources (its control plane), its image. */
+  private dependencies(): IConstruct[] {
+    const cluster = this.cluster;
+    const image = imageOf(this.props.image);
+    return [
+      ...cluster.nodes.flatMap((n) => [n.host, ...(n.runtime ? [n.runtime] : [])]),
+      ...cluster.node.findAll().filter((c) => isResourceConstruct(c) && !Service.isService(c)),
+      ...(image ? [image] : []),
+    ];
+  }
+
+  private swarmSpec(): ResourceSpec {
+    return swarmSpecOf(this, this.props, this.dependencies());
+  }
+
   /** @internal */
   _toSpec(): ResourceSpec {
+    if (this.cluster.orchestrator === "swarm") return this.swarmSpec();
     const p = this.props;
     const cluster = this.cluster;
     const peers = this.peers();
     const names = peers.map((s) => s.serviceName);
-    const cert = this.cert;
+    const cert = this.cert!;
     const cp = cluster.controlPlaneHosts[0];
     const hc = p.healthCheck;
     const nodes: Record<string, unknown> = {};
@@ -280,11 +316,7 @@ export class Service extends Construct implements IResourceConstruct {
         ...(n.capacity ? { capacity: { ...n.capacity } } : {}),
       };
     }
-    const deps: IConstruct[] = [
-      ...cluster.nodes.flatMap((n) => [n.host, ...(n.runtime ? [n.runtime] : [])]),
-      ...cluster.node.findAll().filter((c) => isResourceConstruct(c) && !Service.isService(c)),
-      ...(imageOf(p.image) ? [imageOf(p.image)!] : []),
-    ];
+    const deps = this.dependencies();
     return {
       type: "drove:index:Service",
       dependsOn: deps,
@@ -315,6 +347,41 @@ export class Service extends Construct implements IResourceConstruct {
       },
     };
   }
+}
+
+/** The same service for Docker Swarm (`drove:index:SwarmService`, providers/swarm). */
+function swarmSpecOf(svc: Service, p: ServiceProps, deps: IConstruct[]): ResourceSpec {
+  const cluster = svc.cluster;
+  const names = cluster.node.findAll().filter(Service.isService).map((x) => x.serviceName);
+  const managers: Record<string, unknown> = {};
+  for (const h of cluster.controlPlaneHosts) managers[h.node.id] = { connection: h.connection };
+  const nodes: Record<string, unknown> = {};
+  for (const n of cluster.nodes) nodes[n.host.node.id] = { connection: n.host.connection, address: n.host.address };
+  const hc = p.healthCheck;
+  return {
+    type: "drove:index:SwarmService",
+    dependsOn: deps,
+    outputs: ["secretNames", "running"],
+    props: {
+      cluster: svc.clusterName,
+      name: svc.serviceName,
+      managers,
+      nodes,
+      image: p.image,
+      ...(p.command !== undefined ? { command: [...p.command] } : {}),
+      env: { ...(p.env ?? {}) },
+      secrets: pulumi.secret(pulumi.output({ ...(p.secrets ?? {}) })),
+      ports: svc.ports.map((x) => ({ ...x })),
+      ...(hc ? { healthCheck: "http" in hc ? { http: { ...hc.http } } : "tcp" in hc ? { tcp: { ...hc.tcp } } : { command: [...hc.command] } } : {}),
+      health: { interval: hc?.interval ?? 2, timeout: hc?.timeout ?? 2, retries: hc?.retries ?? 3 },
+      restart: p.restart ?? "always",
+      ...(svc.global ? { global: true } : { replicas: svc.replicas }),
+      constraints: constraintsFor(svc._schedulerSpec() as SwarmPlacement).constraints,
+      rollout: { maxSurge: svc.maxSurge, maxUnavailable: svc.maxUnavailable },
+      vip: allocateVips(svc.clusterName, names)[svc.serviceName],
+      portBlock: allocatePortBlocks(svc.clusterName, names)[svc.serviceName],
+    },
+  };
 }
 
 function spreadMax(pl: PlacementProps): number | undefined {

@@ -20,10 +20,11 @@ import { networkKind } from "./network/provider";
 import { volumeKind } from "./volume/provider";
 import { serviceKind } from "./service/provider";
 import { etcdClusterKind } from "./etcd/provider";
+import { swarmKind, swarmServiceKind } from "./swarm/provider";
 import { caKind, certificateKind } from "./tls/provider";
 import { pool } from "./common";
 
-const kinds: readonly AnyKind[] = [hostKind, fileKind, packageKind, directoryKind, unitKind, runtimeKind, containerKind, imageKind, serviceKind, networkKind, volumeKind, etcdClusterKind, caKind, certificateKind];
+const kinds: readonly AnyKind[] = [hostKind, fileKind, packageKind, directoryKind, unitKind, runtimeKind, containerKind, imageKind, serviceKind, networkKind, volumeKind, etcdClusterKind, swarmKind, swarmServiceKind, caKind, certificateKind];
 const byToken = new Map(kinds.map((k) => [k.token, k]));
 
 function kindOf(urn: string): AnyKind {
