@@ -17,3 +17,6 @@ export { createCa, issueCertificate, certificateInfo, type CertificateInfo, type
 export { Cluster, EtcdControlPlane, type AddHostOptions, type ClusterNode, type ClusterProps, type Orchestrator, ETCD_KEY_PREFIX, clusterKeyPrefix, servicesKeyPrefix, serviceEndpointsPrefix, serviceEndpointKey } from "../constructs/cluster";
 export { Service, type ServiceProps, type ServicePortProps, type HealthCheckProps, type PlacementProps, type MatchExpression } from "../constructs/service";
 export { Registry, RegistryTrust, RegistryCredentials, type RegistryProps } from "../constructs/registry";
+
+// @pulumi/pulumi 3.248 logs secrets at debug level; drove keeps them out (see the file).
+import "./sdk-debug-log";
