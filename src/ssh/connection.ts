@@ -185,6 +185,24 @@ export class SshConnection {
     );
   }
 
+  /**
+   * Starts a command that runs as long as its channel stays open (a host
+   * lock's holder, `lock.ts`): outside the channel limit and the deadline of
+   * `exec`. The caller reads its output, writes to its input, and ends it.
+   */
+  start(command: ShellCommand): Promise<ClientChannel> {
+    const useSudo = this.target.sudo ?? (this.target.user ?? "root") !== "root";
+    const wrapped = (useSudo ? "sudo -n " : "") + "sh -c " + quote(command.text);
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new HostError(describeTarget(this.target), "run a command", "the SSH connection was closed"));
+        return;
+      }
+      this.commands++;
+      this.client.exec(wrapped, (err, stream) => (err ? reject(new HostError(describeTarget(this.target), "open an SSH channel", reasonOf(err))) : resolve(stream)));
+    });
+  }
+
   close(): void {
     this.closed = true;
     this.client.end();
