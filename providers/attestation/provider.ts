@@ -58,7 +58,7 @@ export interface AttestationOutputs extends AttestationInputs, Enrolment {
   readonly refusal?: { readonly code: string; readonly reason: string; readonly mismatches?: readonly { pcr: number; expected: string; found: string }[] };
 }
 
-const OUTPUT_ONLY = ["ekName", "akPublic", "akName", "baseline", "pcrValues", "clock", "verifiedAt", "admitted", "refusal"];
+const OUTPUT_ONLY = ["enrolment", "ekName", "akPublic", "akName", "baseline", "pcrValues", "clock", "verifiedAt", "admitted", "refusal"];
 const BANK_SIZE: Record<Bank, number> = { sha1: 20, sha256: 32, sha384: 48, sha512: 64 };
 
 async function run(conn: SshConnection, action: string, command: ShellCommand, stdin?: string): Promise<string> {
@@ -102,6 +102,24 @@ async function attest(conn: SshConnection, i: AttestationInputs, enrolled: Enrol
   const v = judgeQuote(enrolled, i, quote, nonce, baseline, last);
   if (!v.ok) return { ok: false, code: v.code, reason: v.reason, mismatches: v.mismatches };
   return { ok: true, pcrValues: Object.fromEntries(Object.entries(v.pcrs).map(([k, val]) => [String(k), val])), clock: v.clock };
+}
+
+/** What read returns in the inputs besides the program's: the enrolment's public data. */
+interface StableEnrolment extends Enrolment {
+  readonly baseline: Readonly<Record<string, string>>;
+}
+
+/** The checks made in this run (one provider process per run), by host: what plan decides on. */
+const verdicts = new Map<string, { check: Check; at: Date }>();
+
+function verdictKey(i: AttestationInputs): string {
+  return `${i.host}|${describeTarget(i.connection)}|${i.akHandle}`;
+}
+
+function record(i: AttestationInputs, check: Check): { check: Check; at: Date } {
+  const v = { check, at: new Date() };
+  verdicts.set(verdictKey(i), v);
+  return v;
 }
 
 function refuse(i: AttestationInputs, code: string, reason: string): never {
@@ -163,18 +181,29 @@ export const attestationKind: ResourceKind<AttestationInputs, AttestationOutputs
   },
 
   /**
-   * Runs before any change (not before destroy): a host whose last check (the
-   * refresh that began this run) failed, or whose last pass is older than
-   * maxAge, is refused here, naming the PCR with expected and found.
+   * Runs before any change (not before destroy): a host whose check in this
+   * run failed (at the refresh that began it, or here when the run has no
+   * refresh), or whose last pass is older than maxAge, is refused, naming the
+   * PCR with expected and found.
    */
   async plan(news, olds) {
     const { inputs, failures } = this.check(news);
-    const last = olds as Partial<AttestationOutputs> | undefined;
-    const where = `${inputs.host} (${isUnknown(inputs.connection) ? "?" : describeTarget(inputs.connection)})`;
-    if (last?.refusal) {
-      failures.push({ property: "pcrs", reason: new DroveError(refusalMessage(where, last.refusal.reason), { fixes: refusalFixes(last.refusal.code) }).message });
-    } else if (last?.verifiedAt !== undefined) {
-      const stale = staleness(last.verifiedAt, inputs.maxAgeSeconds, new Date());
+    if (failures.length || isUnknown(inputs.connection) || !olds) return { inputs, failures };
+    const last = olds as Partial<AttestationInputs & { enrolment: StableEnrolment; refusal: AttestationOutputs["refusal"] }>;
+    const key = verdictKey(inputs);
+    let verdict = verdicts.get(key);
+    if (!verdict && last.enrolment) {
+      // No refresh in this run: quote now, with a fresh nonce.
+      const e = last.enrolment;
+      const check = await withHost(inputs.connection, (conn) => attest(conn, inputs, e, baselineOf(inputs, e.baseline)));
+      verdict = record(inputs, check);
+    }
+    const where = `${inputs.host} (${describeTarget(inputs.connection)})`;
+    const refusal = verdict ? (verdict.check.ok ? undefined : verdict.check) : last.refusal;
+    if (refusal) {
+      failures.push({ property: "pcrs", reason: new DroveError(refusalMessage(where, refusal.reason), { fixes: refusalFixes(refusal.code) }).message });
+    } else if (verdict) {
+      const stale = staleness(verdict.at.toISOString(), inputs.maxAgeSeconds, new Date());
       if (stale) failures.push({ property: "maxAgeSeconds", reason: new DroveError(refusalMessage(where, stale), { fixes: refusalFixes("stale") }).message });
     }
     return { inputs, failures };
@@ -190,6 +219,7 @@ export const attestationKind: ResourceKind<AttestationInputs, AttestationOutputs
       const enrolled = await enrol(conn, inputs);
       return { enrolled, check: await attest(conn, inputs, enrolled, inputs.golden) };
     });
+    record(inputs, check);
     if (!check.ok) {
       await withHost(inputs.connection, (conn) => run(conn, "remove the attestation key", removeAkCommand(inputs.akHandle))).catch(() => undefined);
       refuse(inputs, check.code, check.reason);
@@ -204,19 +234,23 @@ export const attestationKind: ResourceKind<AttestationInputs, AttestationOutputs
   async read(_id, props) {
     const inputs = inputsOf(props);
     const check = await withHost(props.connection, (conn) => attest(conn, inputs, props, props.baseline, props.clock));
+    record(inputs, check);
     const { refusal: _r, ...rest } = props;
+    // The enrolment's public data rides in the inputs (it does not change from one check to the next),
+    // so a run without a refresh can still quote in its plan.
+    const enrolment: StableEnrolment = { ekName: props.ekName, akPublic: props.akPublic, akName: props.akName, baseline: props.baseline };
     if (!check.ok) {
-      // Recorded, not thrown: the refresh goes on for the other hosts (and a destroy
-      // still works); the verdict rides in the inputs, so the plan of this run refuses the host.
+      // Recorded, not thrown: the refresh goes on for the other hosts (and a destroy still works); the plan refuses this one.
       const refusal = { code: check.code, reason: check.reason, ...(check.mismatches ? { mismatches: check.mismatches } : {}) };
-      return { outs: { ...rest, admitted: false, refusal }, inputs: { ...inputs, refusal } as AttestationInputs };
+      return { outs: { ...rest, admitted: false, refusal }, inputs: { ...inputs, enrolment, refusal } as AttestationInputs };
     }
     const verifiedAt = new Date().toISOString();
-    return { outs: { ...rest, pcrValues: check.pcrValues, clock: later(props.clock, check.clock), verifiedAt, admitted: true }, inputs: { ...inputs, verifiedAt } as AttestationInputs };
+    return { outs: { ...rest, pcrValues: check.pcrValues, clock: later(props.clock, check.clock), verifiedAt, admitted: true }, inputs: { ...inputs, enrolment } as AttestationInputs };
   },
 
   async update(_id, olds, news) {
     const check = await withHost(news.connection, (conn) => attest(conn, news, olds, baselineOf(news, olds.baseline), olds.clock));
+    record(news, check);
     if (!check.ok) refuse(news, check.code, check.reason);
     const { refusal: _r, ...rest } = olds;
     return { ...rest, ...news, baseline: baselineOf(news, olds.baseline)!, pcrValues: check.pcrValues, clock: later(olds.clock, check.clock), verifiedAt: new Date().toISOString(), admitted: true };
