@@ -22,9 +22,10 @@ import { serviceKind } from "./service/provider";
 import { etcdClusterKind } from "./etcd/provider";
 import { swarmKind, swarmServiceKind } from "./swarm/provider";
 import { caKind, certificateKind } from "./tls/provider";
+import { attestationKind } from "./attestation/provider";
 import { pool } from "./common";
 
-const kinds: readonly AnyKind[] = [hostKind, fileKind, packageKind, directoryKind, unitKind, runtimeKind, containerKind, imageKind, serviceKind, networkKind, volumeKind, etcdClusterKind, swarmKind, swarmServiceKind, caKind, certificateKind];
+const kinds: readonly AnyKind[] = [hostKind, fileKind, packageKind, directoryKind, unitKind, runtimeKind, containerKind, imageKind, serviceKind, networkKind, volumeKind, etcdClusterKind, swarmKind, swarmServiceKind, caKind, certificateKind, attestationKind];
 const byToken = new Map(kinds.map((k) => [k.token, k]));
 
 function kindOf(urn: string): AnyKind {
