@@ -123,6 +123,21 @@ describe("lockCommand", () => {
     }
     assert.equal(spawnSync("flock", ["-n", join(dir, "lock"), "true"]).status, 0, "the lock is still held");
   });
+  it("lets go by itself when no heartbeat comes (the run's machine or network died silently)", { skip: hasFlock ? false : "flock or timeout is not installed here" }, async () => {
+    // given a holder whose input stays open but silent, with a 1 s expiry
+    const dir = mkdtempSync(join(tmpdir(), "drove-lock-"));
+    const holder = spawn("sh", ["-c", localLockScript(dir, HOLDER, 0, 1)], { stdio: ["pipe", "pipe", "ignore"] });
+    let out = "";
+    holder.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    // when it is left alone, it ends on its own, its input still open
+    const code = await new Promise((r) => holder.on("close", r));
+    // then it had the lock, and no longer holds it nor its record
+    assert.equal(code, 0);
+    assert.match(out, /^LOCKED /);
+    assert.ok(!existsSync(join(dir, "lock.json")));
+    assert.equal(spawnSync("flock", ["-n", join(dir, "lock"), "true"]).status, 0, "the lock is still held");
+    holder.stdin.end();
+  });
 });
 
 describe("pulumiCommandOf and runHolder", () => {
