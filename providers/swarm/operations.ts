@@ -456,6 +456,9 @@ export function parseTasks(body: unknown): TaskFact[] {
   }));
 }
 
+/** Task states a task does not leave. */
+const FINAL = ["complete", "shutdown", "failed", "rejected", "orphaned", "remove"];
+
 /**
  * Where a service's rollout stands: done, still going, or failed with the reason.
  * `startedBefore` is the update status's start time before this run's change: a
@@ -471,9 +474,11 @@ export function rolloutState(p: { live: SwarmServiceLive; tasks: readonly TaskFa
   const running = p.tasks.filter((t) => t.desired === "running" && t.state === "running" && t.version === p.version).length;
   const desired = p.tasks.filter((t) => t.desired === "running").length;
   const want = p.want ?? desired;
-  if ((u === "" || u === "completed") && running === want && desired === want) return { state: "done", reason: "" };
+  // A task swarm is taking down still holds its container (and its port) until it reaches a final state.
+  const stopping = p.tasks.filter((t) => t.desired !== "running" && !FINAL.includes(t.state)).length;
+  if ((u === "" || u === "completed") && running === want && desired === want && stopping === 0) return { state: "done", reason: "" };
   const errs = [...new Set(p.tasks.filter((t) => t.error).map((t) => t.error))].slice(-3);
-  return { state: "waiting", reason: `${running} of ${want} replicas running${u ? `, update ${u}` : ""}${errs.length ? `; tasks: ${errs.join("; ")}` : ""}` };
+  return { state: "waiting", reason: `${running} of ${want} replicas running${stopping ? `, ${stopping} stopping` : ""}${u ? `, update ${u}` : ""}${errs.length ? `; tasks: ${errs.join("; ")}` : ""}` };
 }
 
 /** A swarm secret's name: the service's, the file's, and a generation (secrets are immutable; a new value is a new secret). */
