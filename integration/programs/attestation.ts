@@ -1,0 +1,28 @@
+/**
+ * Integration program: every lab machine attested by its own swtpm.
+ *   golden     JSON of expected PCR values (hex by index) for every host; default: trust on first use
+ *   pcrs       comma-separated PCR indices (default: the Attestation default, 0-7)
+ *   maxAge     maxAgeSeconds (default: the Attestation default)
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { App, Attestation, Host, loadInventory } from "../../src";
+
+const config = new pulumi.Config();
+const golden = config.get("golden");
+const pcrs = config.get("pcrs")?.split(",").map(Number);
+const maxAge = config.getNumber("maxAge");
+const app = new App();
+const attestations: Attestation[] = [];
+for (const m of loadInventory().machines) {
+  const host = Host.fromInventory(app, m);
+  attestations.push(
+    new Attestation(host, "attestation", {
+      ...(pcrs ? { pcrs } : {}),
+      ...(golden ? { golden: JSON.parse(golden) } : { trustOnFirstUse: true }),
+      ...(maxAge !== undefined ? { maxAgeSeconds: maxAge } : {}),
+    }),
+  );
+}
+app.synth();
+
+export const admitted = Object.fromEntries(attestations.map((a) => [a.host.node.id, a.admitted]));
