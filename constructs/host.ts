@@ -205,7 +205,7 @@ export class Host extends Construct implements IResourceConstruct {
         connection: this.connection,
         ...(this.hostname !== undefined ? { hostname: this.hostname } : {}),
       },
-      outputs: ["facts"],
+      outputs: ["facts", "unreachable"],
     };
   }
 }

@@ -44,13 +44,17 @@ export async function bootTestLab(name: string, net: number, count: number): Pro
     stateDir,
     machine,
     async ssh(n, command) {
-      let c = conns.get(n);
-      if (!c) {
+      const open = () => {
         const m = machine(n);
-        c = SshConnection.open({ host: m.address, user: m.user, privateKey: readFileSync(m.privateKeyPath, "utf8"), hostKey: m.hostKey });
+        const c = SshConnection.open({ host: m.address, user: m.user, privateKey: readFileSync(m.privateKeyPath, "utf8"), hostKey: m.hostKey });
         conns.set(n, c);
-      }
-      return (await c).exec(command);
+        c.catch(() => conns.delete(n));
+        return c;
+      };
+      let c = conns.get(n);
+      // A machine cut off (or restarted) by a test closes the old connection: open a new one.
+      if (c && !(await c.catch(() => undefined))?.isOpen) c = undefined;
+      return (await (c ?? open())).exec(command);
     },
     async down() {
       for (const c of conns.values()) (await c.catch(() => undefined))?.close();

@@ -4,6 +4,8 @@
  * virtual IP on every machine, endpoints in etcd, rolling updates watched by a
  * poller, a broken version, scaling, drift, destroy.
  */
+import { execFileSync } from "node:child_process";
+import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
@@ -44,9 +46,9 @@ async function etcdEndpoints(): Promise<string[]> {
 }
 
 /** Replicas per machine (running containers of the service). */
-async function replicasPerMachine(): Promise<number[]> {
+async function replicasPerMachine(machines: readonly string[] = MACHINES): Promise<number[]> {
   const out: number[] = [];
-  for (const m of MACHINES) {
+  for (const m of machines) {
     const r = await lab.ssh(m, sh`docker ps -q --filter label=drove.service=lab/web | wc -l`);
     out.push(Number(r.stdout.trim()));
   }
@@ -166,6 +168,46 @@ describe("Service on a 3-machine cluster, through the real pulumi CLI", { timeou
     expectOk(await project.pulumi(["preview", "--expect-no-changes"]), "the preview after the fix");
   });
 
+  test("a machine lost at plan time: up says so and moves its replica, the rest converges, no etcd data is lost; back, it is cleaned and reused", async () => {
+    // given 3 replicas, one on m3, and a key of the user's in etcd
+    assert.deepEqual(await replicasPerMachine(), [1, 1, 1]);
+    assert.equal((await lab.ssh("m1", etcdctlCommand(sh`put /users/canary kept`))).code, 0);
+    // when m3 drops off the network (its link on the lab's bridge goes down)
+    cut("m3", true);
+    try {
+      const preview = await project.pulumi(["preview", "--diff"]);
+      const up = await project.pulumi(["up", "--yes"]);
+      // then the preview names the lost machine and where its replica goes
+      expectOk(preview, "preview");
+      assert.match(preview.output, /m3: unavailable, its 1 replica moves to m[12]/);
+      assert.match(preview.output, /drove:index:Reachability/);
+      // and up converges everything else, then fails naming the machine alone
+      assert.notEqual(up.code, 0, up.output);
+      assert.match(up.output, /Unable to reach m3 \(10\.213\.46\.13:22\) when this run began: [^\n]+Either bring the machine back/);
+      assert.doesNotMatch(up.output, /Unable to reach m[12]/);
+      const [a, b] = await replicasPerMachine(["m1", "m2"]);
+      assert.equal(a + b, 3, "the lost replica runs on m1 or m2");
+      for (const m of ["m1", "m2"]) assert.equal(await eventually(() => viaVip(m), "hello v2\n"), "hello v2\n", `${m} through the VIP`);
+      const keys = await etcdEndpoints();
+      assert.equal(keys.length, 3);
+      assert.ok(keys.every((k) => !k.includes("/m3-")), `no endpoint on m3 left in etcd: ${keys.join(" ")}`);
+      assert.equal((await lab.ssh("m1", etcdctlCommand(sh`get --print-value-only /users/canary`))).stdout.trim(), "kept");
+    } finally {
+      cut("m3", false);
+    }
+    // when m3 is back (as a user would, once it answers again)
+    await answersSsh(lab.machine("m3").address);
+    const back = await project.pulumi(["up", "--yes"]);
+    // then it is reused: the refresh finds its replica healthy and of the current version, the
+    // scheduler keeps it (the fewest moves) and drops the extra one on m1/m2, so the spread is back
+    expectOk(back, "the up after m3 returned");
+    assert.deepEqual(await replicasPerMachine(), [1, 1, 1]);
+    assert.equal(await eventually(() => viaVip("m3"), "hello v2\n"), "hello v2\n", "m3 through the VIP");
+    assert.equal((await etcdEndpoints()).length, 3);
+    expectOk(await project.pulumi(["preview", "--expect-no-changes"]), "the preview after m3 returned");
+    assert.equal((await lab.ssh("m3", etcdctlCommand(sh`get --print-value-only /users/canary`))).stdout.trim(), "kept");
+  });
+
   test("scaling 3 -> 5 -> 2, each followed by a preview with no changes", async () => {
     for (const n of [5, 2]) {
       // when
@@ -210,6 +252,31 @@ describe("Service on a 3-machine cluster, through the real pulumi CLI", { timeou
     }
   });
 });
+
+/** Takes a machine off the lab's network (or puts it back): its link on the bridge goes down. */
+/** Waits until a machine accepts TCP connections on port 22 again (its neighbour entry may be stale for a moment). */
+async function answersSsh(address: string): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: address, port: 22, timeout: 1000 }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on("error", () => resolve(false));
+      s.on("timeout", () => {
+        s.destroy();
+        resolve(false);
+      });
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`${address}:22 did not answer again within a minute of its link coming back`);
+}
+
+function cut(machine: string, off: boolean): void {
+  execFileSync("ip", ["link", "set", `drovesv-${machine}`, off ? "down" : "up"]);
+}
 
 /** etcdctl on a lab machine, as a root shell there talks to the cluster (the Cluster's etcdctl.env). */
 function etcdctlCommand(args: ReturnType<typeof sh>) {

@@ -10,7 +10,7 @@ import { isWireSecret, unwrapSecrets, wrapSecret } from "../src/secrets";
 import type { AnyKind } from "./kind";
 import { directoryKind } from "./directory/provider";
 import { fileKind } from "./file/provider";
-import { hostKind } from "./host/provider";
+import { barrierKind, hostKind, reachabilityKind } from "./host/provider";
 import { unitKind } from "./systemd-unit/provider";
 import { packageKind } from "./package/provider";
 import { containerKind } from "./container/provider";
@@ -25,7 +25,7 @@ import { caKind, certificateKind } from "./tls/provider";
 import { attestationKind } from "./attestation/provider";
 import { pool } from "./common";
 
-const kinds: readonly AnyKind[] = [hostKind, fileKind, packageKind, directoryKind, unitKind, runtimeKind, containerKind, imageKind, serviceKind, networkKind, volumeKind, etcdClusterKind, swarmKind, swarmServiceKind, caKind, certificateKind, attestationKind];
+const kinds: readonly AnyKind[] = [hostKind, reachabilityKind, barrierKind, fileKind, packageKind, directoryKind, unitKind, runtimeKind, containerKind, imageKind, serviceKind, networkKind, volumeKind, etcdClusterKind, swarmKind, swarmServiceKind, caKind, certificateKind, attestationKind];
 const byToken = new Map(kinds.map((k) => [k.token, k]));
 
 function kindOf(urn: string): AnyKind {

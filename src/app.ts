@@ -85,7 +85,25 @@ export class App extends Construct {
       (construct as { _registered?: (r: pulumi.CustomResource) => void })._registered?.(res);
       byPath.set(construct.node.path, res);
     }
+    this.registerReachability(specs, byPath);
     return byPath;
+  }
+
+  /**
+   * One `Reachability` per Host, planned after everything else (through one
+   * barrier that depends on every resource): a machine lost at plan time
+   * fails the run at its very end, naming it, after the rest converged.
+   */
+  private registerReachability(specs: { construct: IConstruct; spec: ResourceSpec }[], byPath: Map<string, pulumi.CustomResource>): void {
+    const hosts = specs.filter(({ spec }) => spec.type === "drove:index:Host");
+    if (!hosts.length) return;
+    const barrier = new DroveResource("drove:index:Barrier", "drove:barrier", {}, { dependsOn: [...byPath.values()] });
+    for (const { construct, spec } of hosts) {
+      const res = this.resources.get(construct) as pulumi.CustomResource & { unreachable?: pulumi.Output<string | undefined> };
+      const c = spec.props.connection as { host?: pulumi.Input<string>; port?: number } | undefined;
+      const route = c?.host !== undefined ? pulumi.interpolate`${c.host}:${c.port ?? 22}` : undefined;
+      new DroveResource("drove:index:Reachability", `${construct.node.path}/reachable`, { host: construct.node.path, route, unreachable: res.unreachable }, { parent: res, dependsOn: [barrier] });
+    }
   }
 
   /** True once `synth()` has run. */

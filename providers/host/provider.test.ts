@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { HostFacts } from "./facts";
-import { Admissions, routeOf } from "./provider";
+import { Admissions, hostKind, reachabilityKind, routeOf, type HostOutputs } from "./provider";
 
 const facts = (machineId: string, hostname: string): HostFacts => ({ machineId, hostname } as HostFacts);
 
@@ -52,5 +52,47 @@ describe("Admissions (preflight across the stack)", () => {
 
   it("names a route through every bastion", () => {
     assert.equal(routeOf({ host: "c", port: 2222, jump: { host: "b", jump: { host: "a" } } }), "c:2222 via b:22 via a:22");
+  });
+});
+
+describe("a machine lost at plan time", () => {
+  const connection = { host: "10.0.0.7", port: 22, user: "root" };
+  const known: HostOutputs = { connection, facts: facts("cc", "web3"), unreachable: "connect ETIMEDOUT" };
+
+  it("leaves its Host unchanged, so that nothing that depends on the Host is skipped", () => {
+    // given a Host whose last refresh could not reach it
+    // when
+    const d = hostKind.diff(known, { connection });
+    // then
+    assert.equal(d.changes, false);
+  });
+
+  it("makes its Reachability change on every run until it is back, and the change fails naming the machine and the ways out", async () => {
+    // given
+    const { inputs, failures } = reachabilityKind.check({ host: "lab/m3", route: "10.0.0.7:22", unreachable: "connect ETIMEDOUT" });
+    assert.deepEqual(failures, []);
+    // when
+    const d = reachabilityKind.diff({ host: "lab/m3", route: "10.0.0.7:22" }, inputs);
+    // then
+    assert.equal(d.changes, true);
+    await assert.rejects(
+      reachabilityKind.update("lab/m3", { host: "lab/m3" }, inputs),
+      /^Error: Unable to reach lab\/m3 \(10\.0\.0\.7:22\) when this run began: connect ETIMEDOUT\. .*Either bring the machine back and run `pulumi up` again .*, or remove it from the program$/,
+    );
+  });
+
+  it("has nothing to do in a preview where the Host's reason is not known (its state has none)", () => {
+    // given
+    const { inputs } = reachabilityKind.check({ host: "lab/m3", unreachable: "04da6b54-80e4-46f7-96ec-b56ff0331ba9" });
+    // when / then
+    assert.equal(reachabilityKind.diff({ host: "lab/m3" }, inputs).changes, false);
+  });
+
+  it("has nothing to do for a machine that answered", async () => {
+    // given
+    const { inputs } = reachabilityKind.check({ host: "lab/m3", route: "10.0.0.7:22" });
+    // when / then
+    assert.equal(reachabilityKind.diff({ host: "lab/m3" }, inputs).changes, false);
+    assert.deepEqual(await reachabilityKind.update("lab/m3", { host: "lab/m3" }, inputs), { host: "lab/m3", route: "10.0.0.7:22" });
   });
 });

@@ -1,6 +1,6 @@
 import type { ResourceKind } from "../kind";
 import { isConnectError } from "../../src/errors";
-import { checkConnection, diffInputs, runChecked, withHost, type Failures } from "../common";
+import { checkConnection, diffInputs, isUnknown, runChecked, withHost, type Failures } from "../common";
 import { SshPool, type SshTarget } from "../../src/ssh";
 import { hostFactsCommand, parseHostFacts, type HostFacts } from "./facts";
 
@@ -100,10 +100,10 @@ export const hostKind: ResourceKind<HostInputs, HostOutputs> = {
   },
 
   diff(olds, news) {
-    const d = diffInputs(olds as never, news as never, [], this.outputOnly);
-    // A machine the last refresh could not reach must be reached again: the
-    // update fails for it alone (its resources wait), and says why.
-    return olds.unreachable ? { ...d, changes: true } : d;
+    // A machine the last refresh could not reach is not changed here: its
+    // Reachability (a leaf nothing depends on) fails the run at the end,
+    // naming it, so that everything not on it converges first.
+    return diffInputs(olds as never, news as never, [], this.outputOnly);
   },
 
   async create(inputs) {
@@ -134,4 +134,81 @@ export const hostKind: ResourceKind<HostInputs, HostOutputs> = {
   async delete() {
     // A host is registered, not installed: forgetting it changes nothing on the machine.
   },
+};
+
+export interface ReachabilityInputs {
+  /** The Host's construct path, for messages. */
+  readonly host: string;
+  /** How the machine is reached (no credentials), for messages. */
+  readonly route?: string;
+  /** Why the refresh that began this run could not reach the machine; absent when it could. */
+  readonly unreachable?: string;
+}
+
+/**
+ * Whether a Host answered when the run began. It depends on every other
+ * resource of the stack (through one barrier), so it is planned last: a lost
+ * machine leaves its own resources as they were, lets everything else
+ * converge (replicas move, proxies and etcd follow), and then fails the run,
+ * naming the machine, so that `pulumi up` never reports success over it.
+ */
+export const reachabilityKind: ResourceKind<ReachabilityInputs, ReachabilityInputs> = {
+  token: "drove:index:Reachability",
+  secretPaths: [],
+  outputOnly: [],
+
+  check(news) {
+    const failures: Failures = [];
+    if (typeof news.host !== "string" || news.host === "") failures.push({ property: "host", reason: "`host` must name the Host" });
+    // In a preview, a Host's output that its state lacks is unknown: only a known reason counts.
+    const unreachable = typeof news.unreachable === "string" && news.unreachable !== "" && !isUnknown(news.unreachable) ? news.unreachable : undefined;
+    const route = typeof news.route === "string" ? news.route : undefined;
+    return { inputs: { host: String(news.host ?? ""), ...(route ? { route } : {}), ...(unreachable ? { unreachable } : {}) }, failures };
+  },
+
+  diff(_olds, news) {
+    // A reachable machine has nothing to do here; a lost one is news on every run until it is back.
+    return news.unreachable ? { changes: true, detailedDiff: { unreachable: { kind: 1 /* ADD */, inputDiff: true } } } : { changes: false };
+  },
+
+  async create(inputs) {
+    failIfLost(inputs);
+    return { id: inputs.host, outs: { host: inputs.host, ...(inputs.route ? { route: inputs.route } : {}) } };
+  },
+
+  async read(id, props) {
+    return { outs: props, inputs: props };
+  },
+
+  async update(_id, _olds, news) {
+    failIfLost(news);
+    return { host: news.host, ...(news.route ? { route: news.route } : {}) };
+  },
+
+  async delete() {},
+};
+
+function failIfLost(i: ReachabilityInputs): void {
+  if (!i.unreachable) return;
+  const where = i.route ? `${i.host} (${i.route})` : i.host;
+  throw new Error(
+    `Unable to reach ${where} when this run began: ${i.unreachable}. Its resources were left as they were and everything else converged (a cluster moved its replicas). ` +
+      `Either bring the machine back and run \`pulumi up\` again (it is cleaned and reused), or remove it from the program`,
+  );
+}
+
+/**
+ * Orders the run: every Reachability waits for it, and it waits for every
+ * other resource. It has no inputs and does nothing on any machine.
+ */
+export const barrierKind: ResourceKind<Record<string, never>, Record<string, never>> = {
+  token: "drove:index:Barrier",
+  secretPaths: [],
+  outputOnly: [],
+  check: () => ({ inputs: {}, failures: [] }),
+  diff: () => ({ changes: false }),
+  create: async () => ({ id: "barrier", outs: {} }),
+  read: async () => ({ outs: {}, inputs: {} }),
+  update: async () => ({}),
+  delete: async () => {},
 };
