@@ -94,9 +94,14 @@ export function diffInputs(
 export async function runChecked(
   conn: SshConnection,
   action: string,
-  step: { command: import("../src/quote").ShellCommand; stdin?: string | Buffer },
+  step: {
+    command: import("../src/quote").ShellCommand;
+    stdin?: string | Buffer;
+    /** A read-only probe: it may share a round trip with this machine's other probes. */
+    probe?: boolean;
+  },
 ): Promise<string> {
-  const r = await conn.exec(step.command, step.stdin !== undefined ? { stdin: step.stdin } : {});
+  const r = await conn.exec(step.command, step.stdin !== undefined ? { stdin: step.stdin } : step.probe ? { batch: true } : {});
   if (r.code !== 0) {
     const reason = r.stderr.trim().split("\n").slice(-3).join(" ") || `exit status ${r.code}`;
     throw new HostError(describeTarget(conn.target), action, reason, { fixes: fixesFor(conn.target, r.stderr) });

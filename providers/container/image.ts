@@ -148,7 +148,7 @@ export const imageKind: ResourceKind<ImageInputs, ImageOutputs> = {
 
   async read(_id, props) {
     return withHost(props.connection, async (conn) => {
-      const digest = (await runChecked(conn, `look up ${props.tag}`, { command: digestCommand(props.tag) })).trim();
+      const digest = (await runChecked(conn, `look up ${props.tag}`, { command: digestCommand(props.tag), probe: true })).trim();
       if (digest === "absent") return undefined;
       const { tag: _t, digest: _d, digestRef: _r, ...inputs } = props;
       return { outs: { ...props, digest, digestRef: `${props.repository}@${digest}` }, inputs: inputs as ImageInputs };

@@ -56,9 +56,9 @@ function desired(i: ContainerInputs): ContainerDesired {
 }
 
 async function fact(conn: SshConnection, engine: Engine, name: string): Promise<ContainerFact> {
-  if (engine === "systemd") return parseSystemdFact(await runChecked(conn, `inspect container ${name}`, { command: systemdFactCommand(name) }));
-  if (engine === "containerd") return parseContainerdFact(await runChecked(conn, `inspect container ${name}`, { command: containerdFactCommand(name) }));
-  return parseContainerFact(await runChecked(conn, `inspect container ${name}`, { command: containerFactCommand(engine, name) }));
+  if (engine === "systemd") return parseSystemdFact(await runChecked(conn, `inspect container ${name}`, { command: systemdFactCommand(name), probe: true }));
+  if (engine === "containerd") return parseContainerdFact(await runChecked(conn, `inspect container ${name}`, { command: containerdFactCommand(name), probe: true }));
+  return parseContainerFact(await runChecked(conn, `inspect container ${name}`, { command: containerFactCommand(engine, name), probe: true }));
 }
 
 /**
@@ -69,7 +69,7 @@ async function apply(conn: SshConnection, i: ContainerInputs, instance: string):
   const d = { ...desired(i), instance };
   const before = await fact(conn, i.engine, i.name);
   if (i.engine === "containerd") {
-    const trust = parseRegistryTrust(await runChecked(conn, `read the registry settings for ${i.image}`, { command: registryTrustCommand(i.image) }), i.image);
+    const trust = parseRegistryTrust(await runChecked(conn, `read the registry settings for ${i.image}`, { command: registryTrustCommand(i.image), probe: true }), i.image);
     const plan = planContainerd(d, before, trust);
     for (const step of plan.steps) await runChecked(conn, step.description, step);
     return { changed: plan.steps.length > 0, made: plan.steps.some((s) => s.stdin !== undefined), arm: plan.arm };

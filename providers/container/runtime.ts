@@ -88,7 +88,7 @@ export function planRuntimeRemoval(engine: Engine, adopted: boolean): Step[] {
 }
 
 async function fact(conn: Parameters<Parameters<typeof withHost>[1]>[0], engine: Engine): Promise<RuntimeFact> {
-  return parseRuntimeFact(await runChecked(conn, `inspect the ${engine} engine`, { command: runtimeFactCommand(engine) }));
+  return parseRuntimeFact(await runChecked(conn, `inspect the ${engine} engine`, { command: runtimeFactCommand(engine), probe: true }));
 }
 
 /** A container engine on a host, ready to run containers. */

@@ -29,7 +29,7 @@ function desired(i: DirectoryInputs): DirectoryDesired {
 }
 
 async function fact(conn: SshConnection, path: string): Promise<DirectoryFact> {
-  return parseDirectoryFact(await runChecked(conn, `inspect ${path}`, { command: directoryFactCommand(path) }));
+  return parseDirectoryFact(await runChecked(conn, `inspect ${path}`, { command: directoryFactCommand(path), probe: true }));
 }
 
 /** A directory on a machine: mode, owner, group; removed on delete only if drove made it. */

@@ -107,7 +107,7 @@ function secretsOf(i: EtcdClusterInputs): string[] {
 }
 
 async function memberFact(conn: SshConnection): Promise<MemberFact> {
-  return parseMemberFact(await runChecked(conn, "inspect the etcd member", { command: memberFactCommand() }));
+  return parseMemberFact(await runChecked(conn, "inspect the etcd member", { command: memberFactCommand(), probe: true }));
 }
 
 /** What the cluster says of itself, asked through a member's etcdctl. */

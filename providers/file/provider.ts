@@ -27,7 +27,7 @@ function desired(i: FileInputs): FileDesired {
 }
 
 async function fact(conn: Parameters<Parameters<typeof withHost>[1]>[0], path: string): Promise<FileFact> {
-  return parseFileFact(await runChecked(conn, `inspect ${path}`, { command: fileFactCommand(path) }));
+  return parseFileFact(await runChecked(conn, `inspect ${path}`, { command: fileFactCommand(path), probe: true }));
 }
 
 function outputs(i: FileInputs): FileOutputs {

@@ -23,7 +23,7 @@ export function hostFacts(connection: SshTarget): Promise<HostFacts> {
   const key = SshPool.key(connection);
   let p = factsCache.get(key);
   if (!p) {
-    p = withHost(connection, async (conn) => parseHostFacts(await runChecked(conn, "gather facts", { command: hostFactsCommand() })));
+    p = withHost(connection, async (conn) => parseHostFacts(await runChecked(conn, "gather facts", { command: hostFactsCommand(), probe: true })));
     factsCache.set(key, p);
     p.catch(() => factsCache.delete(key));
   }

@@ -33,7 +33,7 @@ function desired(i: NetworkInputs): NetworkDesired {
 }
 
 async function fact(conn: SshConnection, engine: CliEngine, name: string): Promise<NetworkFact> {
-  return parseNetworkFact(await runChecked(conn, `inspect network ${name}`, { command: networkFactCommand(engine, name) }));
+  return parseNetworkFact(await runChecked(conn, `inspect network ${name}`, { command: networkFactCommand(engine, name), probe: true }));
 }
 
 /** Runs a plan; a network still in use becomes an error naming the containers and what to do. */

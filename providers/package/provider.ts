@@ -35,7 +35,7 @@ function lockFor(c: SshTarget) {
 }
 
 async function fact(conn: SshConnection, name: string): Promise<PackageFact> {
-  const facts = parsePackageFacts(await runChecked(conn, `inspect package ${name}`, { command: packageFactsCommand([name]) }));
+  const facts = parsePackageFacts(await runChecked(conn, `inspect package ${name}`, { command: packageFactsCommand([name]), probe: true }));
   return facts.get(name) ?? { state: "absent" };
 }
 

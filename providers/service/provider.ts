@@ -137,7 +137,7 @@ async function probeHealth(conn: SshConnection, i: ServiceInputs, node: ServiceN
 
 async function nodeState(i: ServiceInputs, name: string, node: ServiceNode): Promise<NodeState> {
   return withHost(node.connection, async (conn) => {
-    const out = await runChecked(conn, `inspect service ${i.name}`, { command: nodeServiceFactCommand({ engine: node.engine, cluster: i.cluster, service: i.name, vip: i.vip }) });
+    const out = await runChecked(conn, `inspect service ${i.name}`, { command: nodeServiceFactCommand({ engine: node.engine, cluster: i.cluster, service: i.name, vip: i.vip }), probe: true });
     const fact = parseNodeServiceFact(out);
     const health = new Map<number, { ok: boolean; output: string }>();
     for (const r of fact.replicas) health.set(r.slot, r.running ? await probeHealth(conn, i, node, r) : { ok: false, output: "not running" });

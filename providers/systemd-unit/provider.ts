@@ -44,7 +44,7 @@ function outputs(i: UnitInputs): UnitOutputs {
 }
 
 async function fact(conn: SshConnection, name: string): Promise<UnitFact> {
-  return parseUnitFact(await runChecked(conn, `inspect unit ${name}`, { command: unitFactCommand(name) }));
+  return parseUnitFact(await runChecked(conn, `inspect unit ${name}`, { command: unitFactCommand(name), probe: true }));
 }
 
 /** Explains a failed start with the unit's last log lines and what to do. */

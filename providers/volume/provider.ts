@@ -17,7 +17,7 @@ export interface VolumeInputs {
 export type VolumeOutputs = VolumeInputs;
 
 async function fact(conn: SshConnection, engine: VolumeEngine, name: string): Promise<VolumeFact> {
-  return parseVolumeFact(engine, await runChecked(conn, `inspect volume ${name}`, { command: volumeFactCommand(engine, name) }));
+  return parseVolumeFact(engine, await runChecked(conn, `inspect volume ${name}`, { command: volumeFactCommand(engine, name), probe: true }));
 }
 
 async function converge(conn: SshConnection, i: VolumeInputs): Promise<void> {

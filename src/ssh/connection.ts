@@ -4,6 +4,7 @@ import pLimit from "p-limit";
 import { ConnectError, HostError, reasonOf } from "../errors";
 import { quote, type ShellCommand } from "../quote";
 import { redact } from "../secrets";
+import { composeBatch, parseBatch, type BatchItemResult } from "./batch";
 import { fingerprint, knownHostKeys, parsePinnedHostKey } from "./host-key";
 
 /** Where and how to reach a machine over SSH. */
@@ -49,6 +50,11 @@ export interface ExecOptions {
   readonly timeoutMs?: number;
   /** Run as the login user even when the target uses sudo. */
   readonly noSudo?: boolean;
+  /**
+   * A read-only probe that may share one round trip with the other probes
+   * waiting for this machine (see `batch.ts`). Ignored with `stdin`.
+   */
+  readonly batch?: boolean;
 }
 
 /** `user@host:port`, for messages. */
@@ -65,11 +71,33 @@ export function targetSecrets(t: SshTarget | undefined): string[] {
 }
 
 const MAX_CHANNELS = 8; // OpenSSH's MaxSessions defaults to 10
+const MAX_BATCH = 64;
+const DEFAULT_TIMEOUT_MS = 900_000;
+
+interface RawResult {
+  readonly code: number;
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+}
+
+function text(r: RawResult | BatchItemResult): ExecResult {
+  return { code: r.code, stdout: r.stdout.toString("utf8"), stderr: r.stderr.toString("utf8") };
+}
+
+interface Probe {
+  readonly wrapped: string;
+  readonly timeoutMs: number;
+  resolve(r: ExecResult): void;
+  reject(err: Error): void;
+}
 
 /** One authenticated SSH connection; channels are multiplexed over it. */
 export class SshConnection {
   private readonly channels = pLimit(MAX_CHANNELS);
   private closed = false;
+  private readonly probes: Probe[] = [];
+  private probeScheduled = false;
+  private probeInFlight = false;
   /** How many commands ran over this connection (for benchmarks and tests). */
   commands = 0;
 
@@ -143,9 +171,59 @@ export class SshConnection {
   exec(command: ShellCommand, options: ExecOptions = {}): Promise<ExecResult> {
     const useSudo = !options.noSudo && (this.target.sudo ?? (this.target.user ?? "root") !== "root");
     const wrapped = (useSudo ? "sudo -n " : "") + "sh -c " + quote(command.text);
+    if (options.batch && options.stdin === undefined) {
+      return new Promise((resolve, reject) => {
+        this.probes.push({ wrapped, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, resolve, reject });
+        this.scheduleProbes();
+      });
+    }
+    return this.run(wrapped, options).then(text);
+  }
+
+  /**
+   * Sends the waiting probes as one batch: at once when none is in flight,
+   * else as soon as the one in flight returns (so probes that arrive while a
+   * batch runs ride together in the next).
+   */
+  private scheduleProbes(): void {
+    if (this.probeScheduled || this.probeInFlight || this.probes.length === 0) return;
+    this.probeScheduled = true;
+    setImmediate(() => {
+      this.probeScheduled = false;
+      this.probeInFlight = true;
+      const items = this.probes.splice(0, MAX_BATCH);
+      void this.runProbes(items).finally(() => {
+        this.probeInFlight = false;
+        this.scheduleProbes();
+      });
+    });
+  }
+
+  private async runProbes(items: Probe[]): Promise<void> {
+    const alone = (p: Probe) => this.run(p.wrapped, { timeoutMs: p.timeoutMs }).then((r) => p.resolve(text(r)), p.reject);
+    if (items.length === 1) return alone(items[0]);
+    const batch = composeBatch(items.map((p) => p.wrapped));
+    let results: BatchItemResult[] | undefined;
+    try {
+      const r = await this.run("sh -c " + quote(batch.script), { timeoutMs: Math.max(...items.map((p) => p.timeoutMs)) });
+      results = r.code === 0 ? parseBatch(r.stdout, batch, items.length) : undefined;
+    } catch (err) {
+      for (const p of items) p.reject(err as Error);
+      return;
+    }
+    if (!results) {
+      // The machine's shell did not give the frames back (no mktemp, a full /tmp...): one by one.
+      await Promise.all(items.map(alone));
+      return;
+    }
+    items.forEach((p, i) => p.resolve(text(results[i])));
+  }
+
+  /** Runs a wrapped command on its own channel. */
+  private run(wrapped: string, options: ExecOptions): Promise<RawResult> {
     return this.channels(
       () =>
-        new Promise<ExecResult>((resolve, reject) => {
+        new Promise<RawResult>((resolve, reject) => {
           if (this.closed) {
             reject(new HostError(describeTarget(this.target), "run a command", "the SSH connection was closed"));
             return;
@@ -158,7 +236,7 @@ export class SshConnection {
             }
             const out: Buffer[] = [];
             const errOut: Buffer[] = [];
-            const limit = options.timeoutMs ?? 900_000;
+            const limit = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
             const timer = setTimeout(() => {
               stream.signal("KILL");
               stream.close();
@@ -172,11 +250,7 @@ export class SshConnection {
             stream.stderr.on("data", (d: Buffer) => errOut.push(d));
             stream.on("close", (code: number | null, signal?: string) => {
               clearTimeout(timer);
-              resolve({
-                code: code ?? (signal ? 128 : 255),
-                stdout: Buffer.concat(out).toString("utf8"),
-                stderr: Buffer.concat(errOut).toString("utf8"),
-              });
+              resolve({ code: code ?? (signal ? 128 : 255), stdout: Buffer.concat(out), stderr: Buffer.concat(errOut) });
             });
             if (options.stdin !== undefined) stream.end(options.stdin);
             else stream.end();
