@@ -1,8 +1,10 @@
 /**
  * Host locks through the real `pulumi` CLI, with two stacks of one program on
  * the same lab machines: a run is refused on a machine another run holds,
- * naming that run, before anything of it changes there (its other machines
- * converge); once the first run is done the second succeeds. A run killed
+ * naming that run, before anything of it changes there (on a first run its
+ * other machines converge; a run that must first refresh what it has there
+ * stops before any change); once the first run is done the second succeeds;
+ * a preview takes no lock. A run killed
  * outright (SIGKILL of `pulumi up`) leaves no lock behind: the next run goes
  * through without any cleanup, and the killed stack recovers.
  */
@@ -19,6 +21,7 @@ let b: TestProject;
 const A_PATH = "/etc/drovelk-a.conf";
 const B_PATH = "/etc/drovelk-b.conf";
 const B_PATH2 = "/etc/drovelk-b2.conf";
+const B_PATH3 = "/etc/drovelk-b3.conf";
 
 /** What a machine holds at `path`: its content, or ABSENT. */
 async function fileOn(machine: string, path: string): Promise<string> {
@@ -78,7 +81,7 @@ describe("Host locks: two runs at once against the same machines, through the re
   });
 
   after(async () => {
-    if (lab) await lab.ssh("m1", sh`touch /run/drovelk-gate-a1 /run/drovelk-gate-a2`).catch(() => undefined);
+    if (lab) await lab.ssh("m1", sh`touch /run/drovelk-gate-a1 /run/drovelk-gate-a2 /run/drovelk-gate-a3 /run/drovelk-gate-a4`).catch(() => undefined);
     if (a) await a.pulumi(["destroy", "--yes"]);
     if (b) await b.pulumi(["destroy", "--yes"]);
     if (lab) assert.deepEqual(await lab.down(), [], "the lab left something behind");
@@ -127,30 +130,55 @@ describe("Host locks: two runs at once against the same machines, through the re
     expectOk(await upA.done, "lka's up");
   });
 
-  test("a run killed outright (SIGKILL) leaves no lock: the next run on that machine succeeds without cleanup, and the killed stack recovers", async () => {
-    // given lka's up at a new slow step on m1, killed there
+  test("a run that must first refresh what it has on a held machine stops before changing anything, on any machine", async () => {
+    // given lkb deployed on m1 and m2, and lka's up at a new slow step on m1
     expectOk(await a.config({ gate: "a3" }), "config of lka");
     const upA = startUp(a, "lka");
     assert.equal(await eventually(() => unitState("m1", "drovelk-gate-a3.service"), "activating", 400), "activating", "lka's up never reached its slow step");
+    // when lkb moves its files (its project refreshes before every up)
+    expectOk(await b.config({ path: B_PATH2 }), "config of lkb");
+    const upB = await b.pulumi(["up", "--yes"]);
+    // then it stops at the refresh of m1, naming the holder, and nothing moved on m1 or m2
+    assert.notEqual(upB.code, 0, `lkb's up should have failed:\n${upB.output}`);
+    assert.match(upB.output, new RegExp(`Unable to lock m1 \\(10\\.213\\.52\\.11:22\\): another drove run holds it \\(stack lka of project drove-it, \`pulumi up\` by \\S+ pid ${upA.pid}, `));
+    for (const m of ["m1", "m2"]) {
+      assert.equal(await fileOn(m, B_PATH), "written by stack lkb");
+      assert.equal(await fileOn(m, B_PATH2), "ABSENT");
+    }
+    // and once lka is done, lkb's up goes through
+    await lab.ssh("m1", sh`touch /run/drovelk-gate-a3`);
+    expectOk(await upA.done, "lka's up");
+    expectOk(await b.pulumi(["up", "--yes"]), "lkb's up after lka's");
+    assert.equal(await fileOn("m1", B_PATH2), "written by stack lkb");
+    assert.equal(await fileOn("m1", B_PATH), "ABSENT");
+  });
+
+  test("a run killed outright (SIGKILL) leaves no lock: the next run on that machine succeeds without cleanup, and the killed stack recovers", async () => {
+    // given lka's up at a new slow step on m1, killed there
+    expectOk(await a.config({ gate: "a4" }), "config of lka");
+    const upA = startUp(a, "lka");
+    assert.equal(await eventually(() => unitState("m1", "drovelk-gate-a4.service"), "activating", 400), "activating", "lka's up never reached its slow step");
     assert.equal(await lockStack("m1"), "lka");
     upA.kill();
     const killed = await upA.done;
     assert.ok(!alive(upA.pid), "pulumi up is still running");
     assert.notEqual(killed.code, 0);
+    // and its provider, orphaned, exits and lets go of m1 (no one touched m1)
+    assert.equal(await eventually(() => lockStack("m1"), "NONE"), "NONE", "the killed run's lock is still held");
     // when lkb changes its files on m1 and m2 (no cleanup of any kind before)
-    expectOk(await b.config({ path: B_PATH2 }), "config of lkb");
+    expectOk(await b.config({ path: B_PATH3 }), "config of lkb");
     const upB = await b.pulumi(["up", "--yes"]);
     // then it succeeds: the killed run's lock went with its provider
     expectOk(upB, "lkb's up after lka's run was killed");
-    assert.equal(await fileOn("m1", B_PATH2), "written by stack lkb");
-    assert.equal(await fileOn("m1", B_PATH), "ABSENT");
+    assert.equal(await fileOn("m1", B_PATH3), "written by stack lkb");
+    assert.equal(await fileOn("m1", B_PATH2), "ABSENT");
     // and the killed stack recovers as a user would do it: its slow step is let through, Pulumi's
     // own lock on the stack (left by the killed CLI, nothing of drove's) is cancelled, then up
-    await lab.ssh("m1", sh`touch /run/drovelk-gate-a3`);
+    await lab.ssh("m1", sh`touch /run/drovelk-gate-a4`);
     expectOk(await a.pulumi(["cancel", "--yes"]), "pulumi cancel of lka");
     const recover = await a.pulumi(["up", "--yes"]);
     expectOk(recover, "lka's up after it was killed");
-    assert.equal(await unitState("m1", "drovelk-gate-a3.service"), "active");
+    assert.equal(await unitState("m1", "drovelk-gate-a4.service"), "active");
     expectOk(await a.pulumi(["preview", "--expect-no-changes"]), "lka's preview");
     expectOk(await b.pulumi(["preview", "--expect-no-changes"]), "lkb's preview");
   });

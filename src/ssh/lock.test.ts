@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { describeHolder, HOLDER_FILE, LOCK_DIR, LOCK_FILE, LockError, lockCommand, parseLockAnswer, pulumiCommandOf, runHolder, sameRun, type LockHolder } from "./lock";
+import { describeHolder, sudoFixes, HOLDER_FILE, LOCK_DIR, LOCK_FILE, LockError, lockCommand, parseLockAnswer, pulumiCommandOf, runHolder, sameRun, type LockHolder } from "./lock";
 
 const HOLDER: LockHolder = { stack: "dev", project: "web", command: "up", controller: "root@ctl", pid: 1234, since: "2026-11-30T19:40:00.000Z" };
 const TARGET = { host: "10.213.52.11", user: "root" };
@@ -44,6 +44,16 @@ describe("LockError", () => {
   it("says so when the holder has not recorded itself yet, and names the bastion route", () => {
     const err = new LockError({ host: "10.0.0.5", port: 2222, jump: { host: "bastion" } }, "db1", undefined);
     assert.match(err.message, /^Unable to lock db1 \(10\.0\.0\.5:2222 via bastion:22\): another drove run holds it \(it has not recorded who it is yet\)\. Either/);
+  });
+});
+
+describe("sudoFixes", () => {
+  it("says how to let a login user use sudo, as every other step does", () => {
+    assert.deepEqual(sudoFixes({ host: "h", user: "deploy" }, "sudo: a password is required"), [
+      "let deploy run commands without a password (`echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy` as root on the machine)",
+      'log in as root (`user: "root"`)',
+    ]);
+    assert.deepEqual(sudoFixes({ host: "h", user: "deploy" }, "mkdir: Permission denied"), []);
   });
 });
 

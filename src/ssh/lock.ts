@@ -121,6 +121,13 @@ function parseHolder(text: string): LockHolder | undefined {
   }
 }
 
+/** The fixes for a login user that may not use sudo without a password (as `providers/common.ts` gives them). */
+export function sudoFixes(target: SshTarget, stderr: string): string[] {
+  const user = target.user ?? "root";
+  if (!/sudo: a (terminal|password) is required|is not in the sudoers file|may not run sudo/.test(stderr)) return [];
+  return [`let ${user} run commands without a password (\`echo '${user} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/${user}\` as root on the machine)`, 'log in as root (`user: "root"`)'];
+}
+
 /** `10.0.0.5:22`, or `10.0.0.5:22 via 10.0.0.1:22` behind a bastion. */
 export function routeOf(t: SshTarget): string {
   return `${t.host}:${t.port ?? 22}${t.jump ? ` via ${routeOf(t.jump)}` : ""}`;
@@ -190,7 +197,7 @@ export class HostLock {
         throw new LockError(conn.target, answer.machine, answer.holder);
       }
       const failed = answer as Extract<LockAnswer, { state: "failed" }>;
-      throw new HostError(describeTarget(conn.target), "lock", failed.reason, { fixes: [...failed.fixes] });
+      throw new HostError(describeTarget(conn.target), "lock", failed.reason, { fixes: failed.fixes.length ? [...failed.fixes] : sudoFixes(conn.target, failed.reason) });
     }
   }
 
