@@ -13,7 +13,7 @@
  */
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { App, ContainerRuntime, Host, Registry } from "../src";
+import { App, ContainerRuntime, Host, Registry } from "drove";
 
 const config = new pulumi.Config();
 const greeting = config.get("greeting") ?? "managed by drove";

@@ -5,6 +5,7 @@
 import * as provider from "@pulumi/pulumi/provider";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { packageRoot } from "../src/paths";
 import { isConnectError } from "../src/errors";
 import { isWireSecret, unwrapSecrets, wrapSecret } from "../src/secrets";
 import type { AnyKind } from "./kind";
@@ -62,7 +63,7 @@ function protect(kind: AnyKind, value: Record<string, unknown> | undefined, arri
   return out;
 }
 
-const version = JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")).version as string;
+const version = JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")).version as string;
 
 const drove: provider.Provider = {
   version,

@@ -38,5 +38,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# The compiled build that programs importing "drove" and the provider plugin
+# load (incremental: a second run with no change takes a moment).
+flock .drove-build.lock npm run --silent build >&2
+
 # The Pulumi CLI and language host at the pinned version (cached).
 bash scripts/setup-pulumi.sh >/dev/null

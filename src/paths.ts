@@ -1,9 +1,18 @@
 import { homedir } from "node:os";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 
-/** The drove package's own root (where package.json is). */
-export const packageRoot = resolve(__dirname, "..");
+/**
+ * The drove package's own root (where its package.json is): one folder up
+ * from the sources, two from the compiled build (dist/src).
+ */
+export const packageRoot = [resolve(__dirname, ".."), resolve(__dirname, "..", "..")].find((d) => {
+  try {
+    return JSON.parse(readFileSync(join(d, "package.json"), "utf8")).name === "drove";
+  } catch {
+    return false;
+  }
+}) ?? resolve(__dirname, "..");
 
 /**
  * Heavy, reusable artefacts: the Pulumi toolchain, Go caches, lab images.

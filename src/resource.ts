@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { Construct, IConstruct } from "constructs";
+import { packageRoot } from "./paths";
 
 const SPEC = Symbol.for("drove.resource");
 
@@ -58,4 +59,4 @@ export class DroveResource extends pulumi.CustomResource {
 }
 
 /** The provider plugin's version: drove's own, so the engine runs the provider this package ships. */
-const PROVIDER_VERSION: string = JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")).version;
+const PROVIDER_VERSION: string = JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")).version;

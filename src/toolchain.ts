@@ -20,6 +20,7 @@ export function pulumiBinDir(): string {
  * build from Go modules; see scripts/setup-pulumi.sh) and returns their folder.
  */
 export function ensurePulumi(): string {
+  ensureBuilt();
   try {
     return execFileSync("bash", [join(packageRoot, "scripts", "setup-pulumi.sh")], {
       stdio: ["ignore", "pipe", "inherit"],
@@ -28,6 +29,29 @@ export function ensurePulumi(): string {
   } catch {
     throw new DroveError("Unable to set up the Pulumi CLI (see the messages above)", {
       fixes: ["install Go 1.25+ so drove can build it", `install Pulumi v${pulumiVersion()} yourself and put it on PATH`],
+    });
+  }
+}
+
+/**
+ * In a checkout, rebuilds dist/ (what `import ... from "drove"` and the
+ * provider plugin load) when a source file is newer than the last build, so
+ * that a program never runs a stale build. A published package has no
+ * sources, and this does nothing.
+ */
+export function ensureBuilt(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { builtIsFresh } = require(join(packageRoot, "bin", "launch.js")) as { builtIsFresh(): boolean };
+  if (builtIsFresh() || !existsSync(join(packageRoot, "tsconfig.build.json"))) return;
+  try {
+    // Under a lock: two test suites starting together build once, and never read a half-written build.
+    execFileSync("flock", [join(packageRoot, ".drove-build.lock"), "sh", "-c", "node -e 'process.exit(require(\"./bin/launch.js\").builtIsFresh() ? 0 : 1)' || npm run --silent build"], {
+      cwd: packageRoot,
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+  } catch {
+    throw new DroveError("Unable to build drove's sources into dist/ (see the messages above)", {
+      fixes: ["run `npm run build` in the drove checkout and fix what it reports", "run `npm install` there first if node_modules is missing"],
     });
   }
 }

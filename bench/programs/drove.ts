@@ -3,7 +3,7 @@
  * lab's inventory. Config: `content` (the file), `image` (digest-pinned).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { App, ContainerRuntime, Host } from "../../src";
+import { App, ContainerRuntime, Host } from "drove";
 import { WORKLOAD } from "../workload";
 
 const config = new pulumi.Config();

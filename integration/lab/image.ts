@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { cacheDir } from "../../src/paths";
+import { cacheDir, packageRoot } from "../../src/paths";
 import { run } from "./system";
 
 /**
@@ -35,7 +35,7 @@ export const IMAGE_PACKAGES = [
   "python3",
 ] as const;
 
-const BUILD_SCRIPT = join(__dirname, "build-image.sh");
+const BUILD_SCRIPT = join(packageRoot, "integration", "lab", "build-image.sh");
 
 /** The image's cache key: its package set and the script that builds it. */
 export function imageKey(): string {
