@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { App } from "../src/app";
 import { Attestation } from "./attestation";
@@ -69,6 +71,13 @@ describe("Attestation props", () => {
       assert.ok(msgs.every((m) => m.startsWith("web1/attestation: ")), msgs.join("\n"));
     });
   }
+
+  it("takes the EK CA as one PEM or several, and refuses what is not a certificate", () => {
+    const pem = (JSON.parse(readFileSync(join(__dirname, "../src/tpm/fixtures/enrolment.json"), "utf8")) as { ekCa: string }).ekCa;
+    const host = hostIn(new App({ synthOut: "-" }));
+    assert.deepEqual(new Attestation(host, "a", { trustOnFirstUse: true, ekCa: pem })._toSpec().props.ekCa, [pem]);
+    assert.match(messagesOf(() => new Attestation(host, "b", { trustOnFirstUse: true, ekCa: [pem, "not a cert"] })).join("\n"), /`ekCa` entry 1 is not a PEM certificate/);
+  });
 
   it("must be inside a Host, once per Host", () => {
     const app = new App({ synthOut: "-" });

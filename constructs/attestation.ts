@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { Construct } from "constructs";
 import { appOf } from "../src/app";
@@ -43,6 +44,13 @@ export interface AttestationProps {
    */
   readonly keyType?: "rsa" | "ecc";
   /**
+   * The CA certificate(s), PEM, that may issue the TPM's EK certificate (the
+   * TPM maker's, or swtpm's local CA in the lab). Enrolment then requires an
+   * EK certificate issued by one of them, as Keylime's registrar does.
+   * @default - an EK certificate, where the TPM has one, must certify its EK; its issuer is not checked
+   */
+  readonly ekCa?: string | readonly string[];
+  /**
    * The TPM persistent handle where the attestation key is kept (owner hierarchy).
    * @default 0x81018d00
    */
@@ -75,6 +83,7 @@ export class Attestation extends Construct implements IResourceConstruct {
   readonly maxAgeSeconds: number;
   readonly keyType: "rsa" | "ecc";
   readonly akHandle: number;
+  readonly ekCa: readonly string[] | undefined;
   private readonly _golden: Readonly<Record<number, string>> | undefined;
 
   constructor(scope: Construct, id: string, props: AttestationProps = {}) {
@@ -112,8 +121,18 @@ export class Attestation extends Construct implements IResourceConstruct {
     } else if (handle >= 0x81010000 && handle <= 0x810100ff) {
       errors.push(`${where}: \`akHandle\` 0x${handle.toString(16)} is in the range the TCG reserves for endorsement keys; use one like 0x81018d00`);
     }
+    const ekCa = props.ekCa === undefined ? undefined : typeof props.ekCa === "string" ? [props.ekCa] : [...props.ekCa];
+    ekCa?.forEach((pem, n) => {
+      try {
+        new X509Certificate(pem);
+      } catch {
+        errors.push(`${where}: \`ekCa\` entry ${n} is not a PEM certificate (-----BEGIN CERTIFICATE-----...)`);
+      }
+    });
+    if (ekCa?.length === 0) errors.push(`${where}: \`ekCa\` is empty; give at least one CA certificate, or leave it out`);
     if (errors.length) throw new ValidationError(errors);
     this.host = host;
+    this.ekCa = ekCa;
     this.pcrs = [...pcrs].sort((a, b) => a - b);
     this.bank = bank;
     this.trustOnFirstUse = tofu;
@@ -156,8 +175,9 @@ export class Attestation extends Construct implements IResourceConstruct {
         maxAgeSeconds: this.maxAgeSeconds,
         keyType: this.keyType,
         akHandle: `0x${this.akHandle.toString(16)}`,
+        ...(this.ekCa ? { ekCa: [...this.ekCa] } : {}),
       },
-      outputs: ["admitted", "akName", "ekName", "pcrValues", "verifiedAt", "refusal"],
+      outputs: ["admitted", "akName", "ekName", "ekCertificate", "pcrValues", "verifiedAt", "refusal"],
     };
   }
 }

@@ -7,7 +7,9 @@
  * (a lab from `drove lab up`, or the one an integration test boots; the
  * machine defaults to the first one). What it does on the machine, all with
  * tpm2-tools against the machine's own swtpm:
- *   1. reads the EK (persistent 0x81010001), makes an RSA AK under it
+ *   1. reads the EK (persistent 0x81010001) and its certificate (NV 0x01c00002),
+ *      with the swtpm local CA that issued it (/var/lib/swtpm-localca/issuercert.pem
+ *      on this machine, where the lab's swtpm_setup keeps it), makes an RSA AK under it
  *      (tpm2_createak) and keeps it at a scratch persistent handle;
  *   2. makes a credential for that AK's name in TypeScript (src/tpm/credential.ts)
  *      and has the TPM open it (tpm2_activatecredential), recording both sides;
@@ -17,7 +19,7 @@
  *   5. removes both AKs (the machine's TPM is left as it was found).
  * It overwrites src/tpm/fixtures/{enrolment,quotes}.json.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { loadInventory } from "../src/inventory";
@@ -60,6 +62,9 @@ async function main(): Promise<void> {
     const ekPublic = Buffer.from(made.get("ek")!, "base64");
     const akPublic = Buffer.from(made.get("ak")!, "base64");
     const akName = Buffer.from(made.get("name")!, "base64");
+    const ekCertificate = made.get("ekcert");
+    const CA = "/var/lib/swtpm-localca/issuercert.pem";
+    const ekCa = existsSync(CA) ? readFileSync(CA, "utf8") : undefined;
     const computed = objectName(parsePublic(akPublic));
     if (!computed.equals(akName)) throw new Error(`the AK name the TPM reports (${akName.toString("hex")}) is not the one computed from its public area (${computed.toString("hex")})`);
 
@@ -103,6 +108,8 @@ async function main(): Promise<void> {
         {
           source,
           ekPublic: ekPublic.toString("base64"),
+          ...(ekCertificate ? { ekCertificate } : {}),
+          ...(ekCa ? { ekCa } : {}),
           akPublic: akPublic.toString("base64"),
           akName: akName.toString("hex"),
           akPem: publicKeyOf(parsePublic(akPublic)).export({ type: "spki", format: "pem" }),

@@ -9,6 +9,8 @@ import { sh, ShellCommand } from "../../src/quote";
 
 /** The TCG's persistent handle of the RSA endorsement key. */
 export const EK_HANDLE = "0x81010001";
+/** The TCG's NV index of the RSA EK certificate. */
+export const EK_CERT_INDEX = "0x01c00002";
 /** Where drove keeps the attestation key (owner hierarchy, persistent). */
 export const DEFAULT_AK_HANDLE = "0x81018d00";
 
@@ -22,6 +24,7 @@ const PRELUDE = [
   `ek=${EK_HANDLE}`,
   `if ! tpm2_readpublic -c "$ek" -o "$w/ek.pub" >/dev/null 2>&1; then flush; tpm2_createek -c "$w/ek.ctx" -G rsa -u "$w/ek.pub" >/dev/null || exit 4; ek="$w/ek.ctx"; fi`,
   `flush`,
+  `ekcert() { if tpm2_nvread ${EK_CERT_INDEX} -o "$w/ekcert" >/dev/null 2>&1; then b64 ekcert "$w/ekcert"; fi; flush; }`,
 ].join("\n");
 
 function script(body: ShellCommand): ShellCommand {
@@ -44,11 +47,14 @@ export interface TpmFacts {
   readonly ekPublic: Buffer;
   /** TPM2B_PUBLIC of the object at the AK handle, absent when the handle is empty. */
   readonly akPublic?: Buffer;
+  /** The EK certificate (DER) from NV, absent when the TPM has none. */
+  readonly ekCertificate?: Buffer;
 }
 
 /** Reads the EK and whatever is at the AK handle (read-only). */
 export function tpmFactsCommand(akHandle: string): ShellCommand {
   return script(sh`b64 ek "$w/ek.pub"
+ekcert
 if tpm2_readpublic -c ${akHandle} -o "$w/ak.pub" >/dev/null 2>&1; then b64 ak "$w/ak.pub"; fi
 flush`);
 }
@@ -58,7 +64,8 @@ export function parseTpmFacts(stdout: string): TpmFacts {
   const ek = kv.get("ek");
   if (!ek) throw new Error("the TPM probe printed no endorsement key");
   const ak = kv.get("ak");
-  return { ekPublic: Buffer.from(ek, "base64"), akPublic: ak ? Buffer.from(ak, "base64") : undefined };
+  const cert = kv.get("ekcert");
+  return { ekPublic: Buffer.from(ek, "base64"), akPublic: ak ? Buffer.from(ak, "base64") : undefined, ...(cert ? { ekCertificate: Buffer.from(cert, "base64") } : {}) };
 }
 
 /**
@@ -75,6 +82,7 @@ flush
 tpm2_evictcontrol -C o -c "$w/ak.ctx" ${akHandle} >/dev/null || exit 7
 flush
 b64 ek "$w/ek.pub"
+ekcert
 b64 ak "$w/ak.pub"
 b64 name "$w/ak.name"`);
 }

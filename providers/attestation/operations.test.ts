@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { objectName, parsePublic } from "../../src/tpm/structures";
 import { parseKv, parseQuote, parseTpmFacts, quoteCommand } from "./facts";
-import { akProblems, baselineOf, judgeQuote, refusalMessage, staleness, tpmMismatch, type AttestationPolicy, type Enrolment } from "./operations";
+import { createCa } from "../../src/tls";
+import { akProblems, baselineOf, ekCertificateProblems, judgeQuote, refusalMessage, staleness, tpmMismatch, type AttestationPolicy, type Enrolment } from "./operations";
 import { attestationKind, type AttestationOutputs } from "./provider";
 
 const enrolFx = JSON.parse(readFileSync(join(__dirname, "../../src/tpm/fixtures/enrolment.json"), "utf8")) as Record<string, string>;
@@ -140,4 +141,22 @@ describe("attestationKind.check and diff", () => {
     assert.deepEqual(attestationKind.diff({ ...outs, admitted: false, refusal }, { ...inputs, refusal } as never), { changes: false, replaces: [] });
   });
 
+});
+
+describe("ekCertificateProblems (the EK certificate swtpm_setup wrote to NV 0x01c00002, recorded)", () => {
+  const cert = Buffer.from(enrolFx.ekCertificate, "base64");
+  it("accepts the certificate of this EK, issued by the swtpm local CA", () => {
+    const r = ekCertificateProblems(ekPublic, cert, [enrolFx.ekCa]);
+    assert.deepEqual(r.problems, []);
+    assert.match(r.fingerprint!, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    assert.deepEqual(ekCertificateProblems(ekPublic, cert, undefined).problems, []);
+  });
+
+  it("refuses a certificate issued by another CA, one for another key, and a missing one when a CA is required", async () => {
+    const other = await createCa({ commonName: "not the TPM maker" });
+    assert.match(ekCertificateProblems(ekPublic, cert, [other.certPem]).problems.join(), /was issued by CN=swtpm-localca, which is none of the CAs in `ekCa`/);
+    assert.match(ekCertificateProblems(akPublic, cert, undefined).problems.join(), /certifies another key than its EK/);
+    assert.match(ekCertificateProblems(ekPublic, undefined, [enrolFx.ekCa]).problems.join(), /has no EK certificate \(NV index 0x01c00002\)/);
+    assert.deepEqual(ekCertificateProblems(ekPublic, undefined, undefined).problems, []);
+  });
 });

@@ -3,7 +3,8 @@
  * was enrolled, whether a fresh quote admits the host, and the sentence that
  * says why not. No SSH here; the provider feeds facts in.
  */
-import { attestationKeyProblems, objectName, parsePublic } from "../../src/tpm/structures";
+import { X509Certificate } from "node:crypto";
+import { attestationKeyProblems, objectName, parsePublic, publicKeyOf } from "../../src/tpm/structures";
 import { compareClock, pcrValuesFromRaw, verifyQuote, type AcceptedClock, type QuoteVerdict } from "../../src/tpm/verify";
 import type { QuoteFacts, TpmFacts } from "./facts";
 
@@ -109,4 +110,37 @@ export function refusalFixes(code: string): string[] {
 /** Newer of two clocks (for keeping the last accepted). */
 export function later(a: AcceptedClock | undefined, b: AcceptedClock): AcceptedClock {
   return a && compareClock(a, b) > 0 ? a : b;
+}
+
+/**
+ * Checks the TPM's EK certificate, as Keylime's registrar does: it must
+ * certify this EK, and, when the program names the manufacturer CAs
+ * (`ekCa`), be issued by one of them and valid now. Returns the problems
+ * (empty when none) and the certificate's SHA-256 fingerprint.
+ */
+export function ekCertificateProblems(ekPublic: Buffer, certificate: Buffer | undefined, cas: readonly string[] | undefined, now = new Date()): { problems: string[]; fingerprint?: string } {
+  if (!certificate) return { problems: cas?.length ? ["its TPM has no EK certificate (NV index 0x01c00002), so its EK cannot be checked against `ekCa`"] : [] };
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certificate);
+  } catch (err) {
+    return { problems: [`its EK certificate does not parse: ${(err as Error).message}`] };
+  }
+  const problems: string[] = [];
+  const a = cert.publicKey.export({ format: "jwk" });
+  const b = publicKeyOf(parsePublic(ekPublic)).export({ format: "jwk" });
+  if (a.kty !== b.kty || a.n !== b.n || a.e !== b.e || a.x !== b.x || a.y !== b.y) problems.push(`its EK certificate (${cert.subject}) certifies another key than its EK`);
+  if (cas?.length) {
+    const issued = cas.some((pem) => {
+      try {
+        const ca = new X509Certificate(pem);
+        return cert.checkIssued(ca) && cert.verify(ca.publicKey);
+      } catch {
+        return false;
+      }
+    });
+    if (!issued) problems.push(`its EK certificate was issued by ${cert.issuer.replace(/\n/g, ", ")}, which is none of the CAs in \`ekCa\``);
+    if (now < new Date(cert.validFrom) || now > new Date(cert.validTo)) problems.push(`its EK certificate is valid from ${cert.validFrom} to ${cert.validTo}, not now`);
+  }
+  return { problems, fingerprint: cert.fingerprint256 };
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, X509Certificate } from "node:crypto";
 import type { ResourceKind } from "../kind";
 import { checkConnection, diffInputs, isUnknown, withHost, type Failures } from "../common";
 import { DroveError, HostError } from "../../src/errors";
@@ -22,6 +22,7 @@ import {
 } from "./facts";
 import {
   akProblems,
+  ekCertificateProblems,
   baselineOf,
   judgeQuote,
   later,
@@ -41,6 +42,8 @@ export interface AttestationInputs extends AttestationPolicy {
   /** Persistent handle of the AK, hex (`0x81018d00`). */
   readonly akHandle: string;
   readonly keyType: "rsa" | "ecc";
+  /** PEM certificates of the CAs that may issue the TPM's EK certificate; absent: the certificate (if any) must only match the EK. */
+  readonly ekCa?: readonly string[];
 }
 
 export interface AttestationOutputs extends AttestationInputs, Enrolment {
@@ -52,13 +55,15 @@ export interface AttestationOutputs extends AttestationInputs, Enrolment {
   readonly clock: AcceptedClock;
   /** When the last quote passed (ISO 8601). */
   readonly verifiedAt: string;
+  /** SHA-256 fingerprint of the EK certificate checked at enrolment, when the TPM has one. */
+  readonly ekCertificate?: string;
   /** True while the last check passed and is younger than maxAge. */
   readonly admitted: boolean;
   /** Why the host is not admitted; absent when it is. */
   readonly refusal?: { readonly code: string; readonly reason: string; readonly mismatches?: readonly { pcr: number; expected: string; found: string }[] };
 }
 
-const OUTPUT_ONLY = ["enrolment", "ekName", "akPublic", "akName", "baseline", "pcrValues", "clock", "verifiedAt", "admitted", "refusal"];
+const OUTPUT_ONLY = ["enrolment", "ekCertificate", "ekName", "akPublic", "akName", "baseline", "pcrValues", "clock", "verifiedAt", "admitted", "refusal"];
 const BANK_SIZE: Record<Bank, number> = { sha1: 20, sha256: 32, sha384: 48, sha512: 64 };
 
 async function run(conn: SshConnection, action: string, command: ShellCommand, stdin?: string): Promise<string> {
@@ -72,9 +77,17 @@ async function run(conn: SshConnection, action: string, command: ShellCommand, s
 }
 
 /** Makes an AK under the EK and proves, with MakeCredential/ActivateCredential, that it lives in that TPM. */
-async function enrol(conn: SshConnection, i: AttestationInputs): Promise<Enrolment> {
+async function enrol(conn: SshConnection, i: AttestationInputs): Promise<Enrolment & { ekCertificate?: string }> {
   const kv = parseKv(await run(conn, "create an attestation key", createAkCommand(i.akHandle, i.keyType)));
   const ekPublic = Buffer.from(kv.get("ek") ?? "", "base64");
+  const cert = kv.get("ekcert");
+  const ekCheck = ekCertificateProblems(ekPublic, cert ? Buffer.from(cert, "base64") : undefined, i.ekCa);
+  if (ekCheck.problems.length) {
+    await run(conn, "remove the attestation key", removeAkCommand(i.akHandle)).catch(() => undefined);
+    throw new HostError(describeTarget(conn.target), "enrol the TPM", `its endorsement key cannot be trusted: ${ekCheck.problems.join("; ")}`, {
+      fixes: ["give the CA that issued this TPM's EK certificate in `ekCa`", "check that this machine has the TPM you expect"],
+    });
+  }
   const akPublic = Buffer.from(kv.get("ak") ?? "", "base64");
   const akName = Buffer.from(kv.get("name") ?? "", "base64");
   const problems = akProblems(akPublic, akName);
@@ -85,7 +98,12 @@ async function enrol(conn: SshConnection, i: AttestationInputs): Promise<Enrolme
   if (!opened.equals(credential)) {
     throw new HostError(describeTarget(conn.target), "enrol the attestation key", "the TPM opened the enrolment credential to other bytes than were sent: the AK is not bound to this EK");
   }
-  return { ekName: objectName(parsePublic(ekPublic)).toString("hex"), akPublic: akPublic.toString("base64"), akName: akName.toString("hex") };
+  return {
+    ekName: objectName(parsePublic(ekPublic)).toString("hex"),
+    akPublic: akPublic.toString("base64"),
+    akName: akName.toString("hex"),
+    ...(ekCheck.fingerprint ? { ekCertificate: ekCheck.fingerprint } : {}),
+  };
 }
 
 type Check =
@@ -166,6 +184,18 @@ export const attestationKind: ResourceKind<AttestationInputs, AttestationOutputs
     if (!/^0x81[0-9a-f]{6}$/i.test(akHandle)) failures.push({ property: "akHandle", reason: `\`akHandle\` must be a persistent handle like 0x81018d00, but ${JSON.stringify(news.akHandle)} was provided` });
     const keyType = news.keyType ?? "rsa";
     if (keyType !== "rsa" && keyType !== "ecc") failures.push({ property: "keyType", reason: `\`keyType\` must be "rsa" or "ecc", but ${JSON.stringify(keyType)} was provided` });
+    const ekCa = news.ekCa;
+    if (ekCa !== undefined && !isUnknown(ekCa)) {
+      if (!Array.isArray(ekCa) || ekCa.length === 0) failures.push({ property: "ekCa", reason: "`ekCa` must be a list of PEM certificates" });
+      else
+        ekCa.forEach((pem, n) => {
+          try {
+            new X509Certificate(String(pem));
+          } catch {
+            failures.push({ property: `ekCa[${n}]`, reason: `\`ekCa\` entry ${n} is not a PEM certificate (-----BEGIN CERTIFICATE-----)` });
+          }
+        });
+    }
     const inputs: AttestationInputs = {
       connection,
       host: String(news.host ?? ""),
@@ -176,6 +206,7 @@ export const attestationKind: ResourceKind<AttestationInputs, AttestationOutputs
       maxAgeSeconds: maxAgeSeconds as number,
       akHandle: akHandle.toLowerCase(),
       keyType: keyType as "rsa" | "ecc",
+      ...(Array.isArray(ekCa) ? { ekCa: ekCa.map(String) } : {}),
     };
     return { inputs, failures };
   },
@@ -211,7 +242,7 @@ export const attestationKind: ResourceKind<AttestationInputs, AttestationOutputs
 
   diff(olds, news) {
     // A new policy or key is a new enrolment.
-    return diffInputs(olds as never, news as never, ["pcrs", "bank", "golden", "trustOnFirstUse", "akHandle", "keyType"], OUTPUT_ONLY);
+    return diffInputs(olds as never, news as never, ["pcrs", "bank", "golden", "trustOnFirstUse", "akHandle", "keyType", "ekCa"], OUTPUT_ONLY);
   },
 
   async create(inputs) {
