@@ -8,6 +8,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createCa } from "../src/tls";
 import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
 import { makeCredential, toolsCredentialFile } from "../src/tpm/credential";
 import { objectName, parsePublic } from "../src/tpm/structures";
@@ -18,6 +21,8 @@ let project: TestProject;
 const MACHINES = ["m1", "m2", "m3"];
 const AK = "0x81018d00";
 const TPM = sh`set -a; . /etc/environment; set +a;`;
+/** The CA that swtpm_setup (run by the lab on this machine) issues EK certificates with. */
+const SWTPM_CA = "/var/lib/swtpm-localca/issuercert.pem";
 
 async function akOn(machine: string): Promise<string> {
   const r = await lab.ssh(machine, sh`${TPM} tpm2_readpublic -c ${AK} 2>/dev/null | sed -n 's/^name: //p'; tpm2_flushcontext -t >/dev/null 2>&1; true`);
@@ -85,7 +90,23 @@ describe("Attestation on lab machines with swtpm, through the real pulumi CLI", 
     }
   });
 
-  test("up enrols and attests the three machines, and a second preview shows no changes", async () => {
+  test("an EK certificate from another CA is refused at enrolment, and nothing is left in the TPMs", async () => {
+    // given: a CA that did not issue the lab's EK certificates
+    const other = await createCa({ commonName: "not the TPM maker" });
+    const path = join(project.dir, "other-ca.pem");
+    writeFileSync(path, other.certPem);
+    expectOk(await project.config({ ekCa: path }), "config");
+    // when
+    const up = await project.pulumi(["up", "--yes"]);
+    // then
+    assert.notEqual(up.code, 0, "up enrolled a TPM whose EK certificate comes from another CA");
+    assert.match(up.output, /Unable to enrol the TPM on root@10\.213\.50\.1[123]: its endorsement key cannot be trusted: its EK certificate was issued by CN=swtpm-localca, which is none of the CAs in `ekCa`/);
+    for (const m of MACHINES) assert.equal(await akOn(m), "", `${m} kept an AK`);
+  });
+
+  test("up enrols and attests the three machines (EK certificates checked against swtpm's local CA), and a second preview shows no changes", async () => {
+    // given: the CA swtpm_setup issued the lab's EK certificates with
+    expectOk(await project.config({ ekCa: SWTPM_CA }), "config");
     // when
     const up = await project.pulumi(["up", "--yes"]);
     // then
@@ -97,6 +118,7 @@ describe("Attestation on lab machines with swtpm, through the real pulumi CLI", 
       const s = states.get(m)!;
       assert.equal(s.admitted, true, `${m} admitted`);
       assert.equal(s.refusal, undefined);
+      assert.match((s as unknown as { ekCertificate: string }).ekCertificate, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/, `${m}: the EK certificate was checked`);
       // the AK the state holds is the one kept in the machine's TPM
       assert.equal(await akOn(m), s.akName, `${m}: the AK in the TPM is the enrolled one`);
     }
