@@ -37,6 +37,8 @@ export class SshPool {
   constructor(private readonly options: PoolOptions = {}) {
     this.handshakes = pLimit(options.concurrentHandshakes ?? 16);
     this.holder = options.lock === undefined ? runHolder() : options.lock || undefined;
+    // A provider of a run that locks must not outlive its engine, even one that never connected.
+    if (this.holder) exitWhenEngineGone();
   }
 
   /**
@@ -79,7 +81,6 @@ export class SshPool {
       if (err instanceof LockError) this.refused.set(machine, err);
       throw err;
     }
-    exitWhenEngineGone();
   }
 
   private async connect(target: SshTarget): Promise<SshConnection> {
