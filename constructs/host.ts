@@ -11,6 +11,7 @@ import { Directory, type DirectoryProps } from "./directory";
 import { File, type FileProps } from "./file";
 import { SystemdUnit, type SystemdUnitProps } from "./systemd-unit";
 import { Package, type PackageProps } from "./package";
+import type { HostImage, OsImage } from "./os-image";
 
 export interface HostProps {
   /** The machine's address or DNS name, as this machine reaches it. */
@@ -170,6 +171,11 @@ export class Host extends Construct implements IResourceConstruct {
   /** Manages a systemd unit on this host: its file, whether it is enabled, whether it runs. */
   addUnit(id: string, props: SystemdUnitProps): SystemdUnit {
     return new SystemdUnit(this, id, props);
+  }
+
+  /** Declares the OS image this host must run; hosts roll onto a new version one at a time, in the order of these calls. */
+  runs(image: OsImage): HostImage {
+    return image._deployTo(this);
   }
 
   /** What the machine reported (hostname, machine-id, OS, kernel, tools); known after `app.synth()`. */

@@ -24,9 +24,10 @@ import { etcdClusterKind } from "./etcd/provider";
 import { swarmKind, swarmServiceKind } from "./swarm/provider";
 import { caKind, certificateKind } from "./tls/provider";
 import { attestationKind } from "./attestation/provider";
+import { osImageKind } from "./os-image/provider";
 import { pool } from "./common";
 
-const kinds: readonly AnyKind[] = [hostKind, reachabilityKind, barrierKind, fileKind, packageKind, directoryKind, unitKind, runtimeKind, containerKind, imageKind, serviceKind, networkKind, volumeKind, etcdClusterKind, swarmKind, swarmServiceKind, caKind, certificateKind, attestationKind];
+const kinds: readonly AnyKind[] = [hostKind, reachabilityKind, barrierKind, fileKind, packageKind, directoryKind, unitKind, runtimeKind, containerKind, imageKind, serviceKind, networkKind, volumeKind, etcdClusterKind, swarmKind, swarmServiceKind, caKind, certificateKind, attestationKind, osImageKind];
 const byToken = new Map(kinds.map((k) => [k.token, k]));
 
 function kindOf(urn: string): AnyKind {

@@ -21,3 +21,4 @@ export { Registry, RegistryTrust, RegistryCredentials, type RegistryProps } from
 // @pulumi/pulumi 3.248 logs secrets at debug level; drove keeps them out (see the file).
 import "./sdk-debug-log";
 export { Attestation, type AttestationProps } from "../constructs/attestation";
+export { OsImage, HostImage, type OsImageProps, type OsImageUser, type OsImageUnit, type OsImageFile, type OsImageHealth } from "../constructs/os-image";

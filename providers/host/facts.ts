@@ -6,6 +6,8 @@ export interface HostFacts {
   readonly machineId: string;
   /** `ID VERSION_ID` from /etc/os-release, like "debian 12". */
   readonly os: string;
+  /** The OS image the machine booted, `IMAGE_ID IMAGE_VERSION` from /usr/lib/os-release, like "web-os 1.1"; absent when it names none. */
+  readonly osImage?: string;
   readonly kernel: string;
   readonly arch: string;
   /** Programs drove can drive, with their versions ("present" when it printed none); absent ones are left out. */
@@ -20,7 +22,7 @@ const TOOLS = ["docker", "containerd", "runc", "podman", "crun", "systemd-nspawn
  * them), under a timeout.
  */
 export function hostFactsCommand(): ShellCommand {
-  return sh`. /etc/os-release 2>/dev/null; echo "os=\${ID:-unknown} \${VERSION_ID:-}"; echo "hostname=$(hostname)"; echo "machineId=$(cat /etc/machine-id 2>/dev/null)"; echo "kernel=$(uname -r)"; echo "arch=$(uname -m)"; for t in ${[...TOOLS]}; do if command -v "$t" >/dev/null 2>&1; then case "$t" in etcdctl) v=$(ETCDCTL_API=3 timeout 5 etcdctl version 2>/dev/null);; *) v=$(timeout 5 "$t" --version 2>/dev/null);; esac; echo "tool.$t=$(printf '%s' "$v" | grep -m1 -oE '[0-9]+[.][0-9]+([.][0-9]+)?')"; fi; done`;
+  return sh`. /etc/os-release 2>/dev/null; echo "os=\${ID:-unknown} \${VERSION_ID:-}"; (. /usr/lib/os-release 2>/dev/null; echo "osImage=\${IMAGE_ID:-} \${IMAGE_VERSION:-}"); echo "hostname=$(hostname)"; echo "machineId=$(cat /etc/machine-id 2>/dev/null)"; echo "kernel=$(uname -r)"; echo "arch=$(uname -m)"; for t in ${[...TOOLS]}; do if command -v "$t" >/dev/null 2>&1; then case "$t" in etcdctl) v=$(ETCDCTL_API=3 timeout 5 etcdctl version 2>/dev/null);; *) v=$(timeout 5 "$t" --version 2>/dev/null);; esac; echo "tool.$t=$(printf '%s' "$v" | grep -m1 -oE '[0-9]+[.][0-9]+([.][0-9]+)?')"; fi; done`;
 }
 
 export function parseHostFacts(stdout: string): HostFacts {
@@ -40,6 +42,7 @@ export function parseHostFacts(stdout: string): HostFacts {
     hostname: need("hostname"),
     machineId: need("machineId"),
     os: need("os").trim(),
+    ...(kv.get("osImage")?.trim() ? { osImage: kv.get("osImage")!.trim() } : {}),
     kernel: need("kernel"),
     arch: need("arch"),
     tools,
