@@ -467,7 +467,9 @@ const FINAL = ["complete", "shutdown", "failed", "rejected", "orphaned", "remove
  */
 export function rolloutState(p: { live: SwarmServiceLive; tasks: readonly TaskFact[]; version: string; want: number | undefined; startedBefore?: string }): { state: "done" | "waiting" | "failed"; reason: string } {
   const u = p.startedBefore !== undefined && p.live.updateStartedAt === p.startedBefore ? "" : p.live.updateState;
-  if (["rollback_completed", "rollback_paused", "paused", "rollback_started"].includes(u)) {
+  // A failed update is reported once swarm has finished rolling it back: the service is steady again.
+  if (u === "rollback_started") return { state: "waiting", reason: `swarm is rolling the update back: ${p.live.updateMessage || "a new task failed"}` };
+  if (["rollback_completed", "rollback_paused", "paused"].includes(u)) {
     const errs = [...new Set(p.tasks.filter((t) => t.error && t.version === p.version).map((t) => t.error))].slice(-3);
     return { state: "failed", reason: `swarm ${u === "paused" ? "paused the update" : "rolled the update back"}: ${p.live.updateMessage || "a new task failed"}${errs.length ? ` (${errs.join("; ")})` : ""}` };
   }
