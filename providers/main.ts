@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../src/paths";
 import { isConnectError } from "../src/errors";
-import { isWireSecret, unwrapSecrets, wrapSecret } from "../src/secrets";
+import { isWireSecret, redactError, secretStringsIn, unwrapSecrets, wrapSecret } from "../src/secrets";
 import type { AnyKind } from "./kind";
 import { directoryKind } from "./directory/provider";
 import { fileKind } from "./file/provider";
@@ -64,30 +64,45 @@ function protect(kind: AnyKind, value: Record<string, unknown> | undefined, arri
   return out;
 }
 
+/**
+ * Runs one call of a kind. The error it may throw never carries a value that
+ * arrived as a secret, or sits at one of the kind's secret paths: a
+ * container's last log lines, quoted in a crash report, may print one, and the
+ * engine keeps only config secrets out of what it shows.
+ */
+async function keepingSecrets<T>(kind: AnyKind, args: readonly unknown[], call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw redactError(err, args.flatMap((a) => [...secretStringsIn(a), ...secretStringsIn(protect(kind, unwrapSecrets<Record<string, unknown> | undefined>(a)))]));
+  }
+}
+
 const version = JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")).version as string;
 
 const drove: provider.Provider = {
   version,
   async check(urn, olds, news) {
     const kind = kindOf(urn);
-    const { inputs, failures } = kind.plan
-      ? await kind.plan(unwrapSecrets(news), olds && Object.keys(olds).length ? unwrapSecrets(olds) : undefined)
-      : kind.check(unwrapSecrets(news));
+    const { inputs, failures } = await keepingSecrets(kind, [olds, news], async () =>
+      kind.plan ? await kind.plan(unwrapSecrets(news), olds && Object.keys(olds).length ? unwrapSecrets(olds) : undefined) : kind.check(unwrapSecrets(news)),
+    );
     return { inputs: protect(kind, inputs as Record<string, unknown>, secretPathsIn(news)), failures };
   },
   async diff(_id, urn, olds, news) {
-    return kindOf(urn).diff(unwrapSecrets(olds), unwrapSecrets(news));
+    const kind = kindOf(urn);
+    return keepingSecrets(kind, [olds, news], async () => kind.diff(unwrapSecrets(olds), unwrapSecrets(news)));
   },
   async create(urn, inputs) {
     const kind = kindOf(urn);
-    const { id, outs } = await kind.create(unwrapSecrets(inputs));
+    const { id, outs } = await keepingSecrets(kind, [inputs], () => kind.create(unwrapSecrets(inputs)));
     return { id, outs: protect(kind, outs, secretPathsIn(inputs)) };
   },
   async read(id, urn, props) {
     const kind = kindOf(urn);
     let r: Awaited<ReturnType<AnyKind["read"]>>;
     try {
-      r = await kind.read(id, unwrapSecrets(props));
+      r = await keepingSecrets(kind, [props], () => kind.read(id, unwrapSecrets(props)));
     } catch (err) {
       // The machine is out of reach: keep what is known of it. Its Host says
       // so, and the next change to it fails, for it alone, with the reason.
@@ -102,10 +117,11 @@ const drove: provider.Provider = {
   },
   async update(id, urn, olds, news) {
     const kind = kindOf(urn);
-    return { outs: protect(kind, await kind.update(id, unwrapSecrets(olds), unwrapSecrets(news)), secretPathsIn(news)) };
+    return { outs: protect(kind, await keepingSecrets(kind, [olds, news], () => kind.update(id, unwrapSecrets(olds), unwrapSecrets(news))), secretPathsIn(news)) };
   },
   async delete(id, urn, props) {
-    await kindOf(urn).delete(id, unwrapSecrets(props));
+    const kind = kindOf(urn);
+    await keepingSecrets(kind, [props], () => kind.delete(id, unwrapSecrets(props)));
   },
 };
 

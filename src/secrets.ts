@@ -31,11 +31,38 @@ export function unwrapSecrets<T = unknown>(v: unknown): T {
   return v as T;
 }
 
-/** Redacts every occurrence of the given secret strings from a text. */
+/**
+ * Redacts every occurrence of the given secret strings from a text; of a
+ * secret over several lines (a PEM key), every line of 16 characters or more
+ * too: a command's output that quotes one line of a key gives that much away.
+ */
 export function redact(text: string, secrets: readonly (string | undefined)[]): string {
-  let out = text;
+  const parts = new Set<string>();
   for (const s of secrets) {
-    if (s && s.length >= 4) out = out.split(s).join("[secret]");
+    if (!s || s.length < 4) continue;
+    parts.add(s);
+    if (s.includes("\n")) for (const line of s.split("\n")) if (line.trim().length >= 16) parts.add(line.trim());
   }
+  let out = text;
+  for (const s of [...parts].sort((a, b) => b.length - a.length)) out = out.split(s).join("[secret]");
   return out;
+}
+
+/** Every string inside a value's secrets (wire secrets, at any depth), for redaction. */
+export function secretStringsIn(v: unknown, inSecret = false, out: string[] = []): string[] {
+  if (isWireSecret(v)) secretStringsIn(v.value, true, out);
+  else if (typeof v === "string") {
+    if (inSecret) out.push(v);
+  } else if (Array.isArray(v)) for (const x of v) secretStringsIn(x, inSecret, out);
+  else if (typeof v === "object" && v !== null) for (const x of Object.values(v)) secretStringsIn(x, inSecret, out);
+  return out;
+}
+
+/** Takes every secret out of an error's message and stack, in place; returns the error. */
+export function redactError<E>(err: E, secrets: readonly string[]): E {
+  if (err instanceof Error) {
+    err.message = redact(err.message, secrets);
+    if (err.stack) err.stack = redact(err.stack, secrets);
+  }
+  return err;
 }
