@@ -10,7 +10,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { bootTestLab, eventually, expectOk, sh, TestProject, type CliResult, type TestLab } from "./harness";
 import { offlineEnv } from "../src/toolchain";
 import { HOLDER_FILE } from "../src/ssh/lock";
@@ -59,6 +59,21 @@ function startUp(project: TestProject, stack: string): Running {
     child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, output: `${stdout}\n${stderr}` })),
   );
   return { pid: child.pid!, done, kill: () => child.kill("SIGKILL") };
+}
+
+/** The processes a `pulumi` started (its language host, its provider plugins). */
+function childrenOf(pid: number): { pid: number; args: string }[] {
+  let out = "";
+  try {
+    out = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(pid)], { encoding: "utf8" });
+  } catch {
+    return []; // ps says nothing, and fails, when there are none
+  }
+  return out
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => ({ pid: Number(l.trim().split(/\s+/)[0]), args: l.trim().replace(/^\d+\s+/, "") }));
 }
 
 /** Whether a process is still there. */
@@ -159,12 +174,18 @@ describe("Host locks: two runs at once against the same machines, through the re
     const upA = startUp(a, "lka");
     assert.equal(await eventually(() => unitState("m1", "drovelk-gate-a4.service"), "activating", 400), "activating", "lka's up never reached its slow step");
     assert.equal(await lockStack("m1"), "lka");
+    const plugins = childrenOf(upA.pid);
+    const providers = plugins.filter((p) => /pulumi-resource-drove/.test(p.args));
+    assert.ok(providers.length > 0, `no drove provider under pulumi up: ${JSON.stringify(plugins)}`);
     upA.kill();
     const killed = await upA.done;
     assert.ok(!alive(upA.pid), "pulumi up is still running");
     assert.notEqual(killed.code, 0);
     // and its provider, orphaned, exits and lets go of m1 (no one touched m1)
+    assert.equal(await eventually(async () => providers.filter((p) => alive(p.pid)).length, 0), 0, "the killed run's provider lives on");
     assert.equal(await eventually(() => lockStack("m1"), "NONE"), "NONE", "the killed run's lock is still held");
+    // (Pulumi's language host outlives a killed CLI too; it holds nothing of drove's: the test ends it)
+    for (const p of plugins) if (alive(p.pid)) process.kill(p.pid, "SIGKILL");
     // when lkb changes its files on m1 and m2 (no cleanup of any kind before)
     expectOk(await b.config({ path: B_PATH3 }), "config of lkb");
     const upB = await b.pulumi(["up", "--yes"]);
