@@ -3,8 +3,9 @@
  * same program as the Service suite (integration/programs/swarm.ts, with the
  * orchestrator switch), a swarm of one manager and two workers, 3 replicas
  * published on each node's own address and reachable at the virtual IP and by
- * name from every machine through the node's HAProxy; drift, a roll, scaling,
- * swarm rescheduling by itself when a node's engine stops, destroy.
+ * name from every machine through the node's HAProxy; drift, a roll, a broken
+ * version rolled back, scaling, swarm rescheduling by itself when a node's
+ * engine stops, promotion to 3 managers, destroy.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -172,6 +173,8 @@ describe("Service on a Docker Swarm of 3 machines, through the real pulumi CLI",
     assert.match(up.output, /Unable to update service web on root@10\.213\.48\.11/);
     assert.match(up.output, /rolled the update back/);
     assert.match(up.output, /The replicas of the previous version keep serving/);
+    // up reports it once swarm has finished the rollback: every replica of the previous version is back
+    assert.deepEqual(await replicasPerMachine(), [1, 1, 1]);
     for (const m of MACHINES) assert.equal(await eventually(() => viaVip(m), "hello v2\n"), "hello v2\n", m);
     // and back to a good version
     expectOk(await project.pulumi(["config", "rm", "command"]), "config rm");
@@ -219,6 +222,17 @@ describe("Service on a Docker Swarm of 3 machines, through the real pulumi CLI",
     assert.equal(sum(back.split(",").map(Number)), 2, back);
     expectOk(await project.pulumi(["up", "--yes"]), "up after the engine came back");
     expectOk(await project.pulumi(["preview", "--expect-no-changes"]), "the preview after the move");
+  });
+
+  test("a control plane of 3: m2 and m3 are promoted to managers in place, the service keeps answering", async () => {
+    // when
+    expectOk(await project.config({ managers: "3" }), "config");
+    const up = await project.pulumi(["up", "--yes"]);
+    // then
+    expectOk(up, "up");
+    assert.equal(await swarmNodes(), "m1 manager a ready\nm2 manager b ready\nm3 manager a ready");
+    for (const m of MACHINES) assert.equal(await eventually(() => viaVip(m), "hello v2\n"), "hello v2\n", m);
+    expectOk(await project.pulumi(["preview", "--expect-no-changes"]), "the preview after the promotion");
   });
 
   test("destroy: no replica, secret, proxy, virtual IP or hosts entry, and no node in a swarm", async () => {
