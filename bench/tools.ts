@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFil
 import { join } from "node:path";
 import type { Inventory } from "../src/inventory";
 import { packageRoot } from "../src/paths";
-import { ensurePulumi, offlineEnv } from "../src/toolchain";
+import { ensurePulumi, installProviderPlugin, offlineEnv } from "../src/toolchain";
 import { timed, type Timed } from "./measure";
 import { pyinfraFoundChanges } from "./stats";
 import { fileContent, WORKLOAD } from "./workload";
@@ -85,6 +85,8 @@ class PulumiRun implements ToolRun {
       PULUMI_STACK: "bench",
     };
     delete this.env.PULUMI_CONFIG_PASSPHRASE_FILE;
+    // The bench's PULUMI_HOME (it holds pulumi-resource-command too) needs drove's plugin as well.
+    installProviderPlugin(ctx.installed.PULUMI_HOME);
     // As Ansible's forks equal the host count: every resource may run at once.
     this.parallel = String(Math.max(8, ctx.inventory.machines.length * 6));
   }
