@@ -95,7 +95,7 @@ describe("OsImage rendering", () => {
     ]);
     assert.equal(layer[0].symlink, "/dev/null");
     assert.match(layer.find((e) => e.path.endsWith("os-firstboot"))!.contents!, /ssh-ed25519 AAAA/);
-    assert.deepEqual(os.healthUnits(), ["web.service"]);
+    assert.deepEqual(os.healthUnits(), ["web.service", "drove-os-firstboot.service"]);
   });
 
   it("gives hosts one resource each, each after the previous host's, with the image's label and digest", () => {

@@ -253,7 +253,8 @@ export class OsImage extends Construct {
 
   /** The units a boot must have active to count as good. */
   healthUnits(): string[] {
-    return [...(this._health.units ?? this._units.filter((u) => !u.mask && this.enabled(u)).map((u) => u.name))];
+    const units = this._health.units ?? this._units.filter((u) => !u.mask && this.enabled(u)).map((u) => u.name);
+    return [...units, ...(this._users.length ? [FIRSTBOOT_UNIT] : [])];
   }
 
   private enabled(u: OsImageUnit): boolean {
@@ -319,6 +320,7 @@ export class OsImage extends Construct {
         ...this._users.flatMap((u) => {
           const keys = (u.sshAuthorizedKeys ?? []).join("\n");
           return [
+            `getent passwd ${u.name} >/dev/null || useradd -m -U -s ${u.shell ?? "/bin/bash"}${u.groups?.length ? ` -G ${u.groups.join(",")}` : ""} ${u.name}`,
             `install -d -m 0755 -o ${u.name} -g ${u.name} /home/${u.name}`,
             `install -d -m 0700 -o ${u.name} -g ${u.name} /home/${u.name}/.ssh`,
             `printf '%s\\n' '${keys.replace(/'/g, "")}' > /home/${u.name}/.ssh/authorized_keys`,

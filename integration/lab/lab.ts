@@ -12,11 +12,14 @@ import * as lockfile from "proper-lockfile";
 import pLimit from "p-limit";
 import { DroveError } from "../../src/errors";
 import { dumpInventory, loadInventory, type Inventory, type InventoryMachine } from "../../src/inventory";
-import { cacheDir, inventoryPath, labDir } from "../../src/paths";
+import { cacheDir, inventoryPath, labDir, packageRoot } from "../../src/paths";
 import { SshConnection, fingerprint } from "../../src/ssh";
 import { sh } from "../../src/quote";
 import { ensureImage } from "./image";
 import { isAlive, run, sleep, spawnDetached, which } from "./system";
+
+/** Runs a machine, starts it again when it reboots, and is its OS image updater (see the script). */
+const SUPERVISE = join(packageRoot, "integration", "lab", "supervise.sh");
 
 export interface LabConfig {
   /** Directory holding machines, keys and inventory. */
@@ -45,7 +48,7 @@ export const MAX_MACHINES = 200;
 const REGISTRY_PORT = 5000;
 const APT_PROXY_PORT = 3142;
 /** Bump when the way machines boot changes, so running machines are rebooted onto it. */
-const BOOT_FORMAT = 6;
+const BOOT_FORMAT = 7;
 const TPM_PORT = 2321;
 
 type Log = (s: string) => void;
@@ -431,13 +434,13 @@ async function bootMachine(
   // Each machine in a cgroup of its own: nspawn puts the machine's systemd in
   // a `payload` cgroup beside its own, so machines started from one cgroup
   // would share one tree, and a unit named alike on two machines one cgroup.
+  // The supervisor starts nspawn in it (again after each reboot, on the image to boot next).
   const cgroup = machineCgroup(cfg, m);
-  const nspawn = cgroup ? ["sh", "-c", 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"', "sh", cgroup, "systemd-nspawn"] : ["systemd-nspawn"];
   if (cgroup) mkdirSync(cgroup, { recursive: true });
   const pid = spawnDetached(
-    nspawn[0],
+    "bash",
     [
-      ...nspawn.slice(1),
+      SUPERVISE, m.dir, image, cgroup ?? "", "--", "systemd-nspawn",
       "-b", "-q", "-D", m.root, "-M", m.netns, "--register=no", "--keep-unit", "--capability=all",
       "--system-call-filter=@keyring bpf", `--network-namespace-path=/run/netns/${m.netns}`,
       "--resolv-conf=off", "--timezone=off", "--link-journal=no", "--console=read-only",
@@ -575,7 +578,7 @@ async function destroyMachine(cfg: LabConfig, m: Machine, opts: { keepIdentity?:
   const cgroup = machineCgroup(cfg, m);
   if (cgroup) await removeCgroup(cgroup);
   if (opts.keepIdentity) {
-    for (const d of ["upper", "work", "root", "var-lib-docker", "var-lib-containerd", "var-lib-containers", "nspawn.pid", "swtpm.pid", "image"]) {
+    for (const d of ["upper", "work", "root", "var-lib-docker", "var-lib-containerd", "var-lib-containers", "nspawn.pid", "swtpm.pid", "image", "os"]) {
       rmSync(join(m.dir, d), { recursive: true, force: true });
     }
   } else {

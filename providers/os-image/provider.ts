@@ -51,7 +51,7 @@ async function roll(inputs: OsImageInputs): Promise<{ bootedAt: number; previous
   const plan = rollPlan(inputs, before);
   if (!plan.roll) return { bootedAt: before.bootedAt, previous: before.osImage };
   if (!before.updater) {
-    throw new HostError(name, `roll ${inputs.osImage} onto`, `the machine has no OS updater (nothing announces itself at ${UPDATER_PATH}), so it cannot stage an image and boot it with a rollback`, {
+    throw new HostError(name, `roll ${inputs.osImage}`, `the machine has no OS updater (nothing announces itself at ${UPDATER_PATH}), so it cannot stage an image and boot it with a rollback`, {
       fixes: ["run it in drove's lab, whose supervisor is its updater", "install an A/B /usr updater that follows drove's staging protocol (providers/os-image/facts.ts)"],
     });
   }
@@ -63,7 +63,7 @@ async function roll(inputs: OsImageInputs): Promise<{ bootedAt: number; previous
   const deadline = Date.now() + inputs.health.deadlineSeconds * 1000 + REBOOT_MARGIN_MS;
   const newBoot = await waitForBoot(target, before.bootedAt, deadline);
   if (!newBoot) {
-    throw new HostError(name, `roll ${inputs.osImage} onto`, `the machine did not answer SSH again within ${Math.round((deadline - Date.now()) / 1000 + inputs.health.deadlineSeconds + REBOOT_MARGIN_MS / 1000)} s of its reboot`, {
+    throw new HostError(name, `roll ${inputs.osImage}`, `the machine did not answer SSH again within ${Math.round((deadline - Date.now()) / 1000 + inputs.health.deadlineSeconds + REBOOT_MARGIN_MS / 1000)} s of its reboot`, {
       fixes: ["look at its console", `run \`pulumi up\` again once it answers: it still runs ${before.osImage || "its previous image"} or ${inputs.osImage}, and drove reads which`],
     });
   }
@@ -106,7 +106,7 @@ function rolledBack(inputs: OsImageInputs, name: string, now: OsFacts | undefine
   const why = [health && `its health: ${health}`, now?.rollback && `its updater: ${now.rollback}`].filter(Boolean).join("; ");
   throw new HostError(
     name,
-    `roll ${inputs.osImage} onto`,
+    `roll ${inputs.osImage}`,
     `the new boot was not marked good${why ? ` (${why})` : ""}, so it was rolled back${now ? ` and runs ${now.osImage || "no OS image"} again` : " (and it has not answered since)"}. The roll stops here: the hosts after it keep their image`,
     { fixes: [`fix the image and give it a new version`, `read its journal (\`journalctl -b -1\` on ${inputs.host}) and ${ROLLBACK_PATH}`] },
   );
