@@ -153,6 +153,29 @@ export class Attestation extends Construct implements IResourceConstruct {
     return this._golden ? { ...this._golden } : undefined;
   }
 
+  private settle?: (r: { admitted: pulumi.Output<boolean> }) => void;
+  private readonly registered = new Promise<{ admitted: pulumi.Output<boolean> }>((resolve) => (this.settle = resolve));
+
+  /**
+   * @internal Whether the host passed, for other constructs' specs, which are
+   * rendered before any resource exists: it resolves once this one's resource
+   * is registered and has run, so a resource taking it as an input is planned
+   * after this run's check of the host.
+   */
+  get _admission(): pulumi.Output<boolean> {
+    return pulumi.output(this.registered).apply((r) => r.admitted);
+  }
+
+  /** @internal */
+  _registered(r: pulumi.CustomResource): void {
+    this.settle?.(r as unknown as { admitted: pulumi.Output<boolean> });
+  }
+
+  /** @internal Under `drove synth` nothing is registered: the admission is known only after apply. */
+  _unregistered(): void {
+    this.settle?.({ admitted: pulumi.output("(known after apply)" as unknown as boolean) });
+  }
+
   /** Whether the host passed its last attestation (known after `app.synth()`). */
   get admitted(): pulumi.Output<boolean> {
     const res = appOf(this)._resourceOf(this) as unknown as { admitted?: pulumi.Output<boolean> } | undefined;

@@ -9,6 +9,7 @@ import { ValidationError } from "../src/errors";
 import { secretInput, type ResourceSpec } from "../src/resource";
 import { pathErrors } from "../src/validation";
 import { CertificateAuthority, type Certificate } from "./certificate";
+import { Attestation } from "./attestation";
 import { Container } from "./container";
 import { Directory, type DirectoryProps } from "./directory";
 import { File, type FileProps } from "./file";
@@ -424,7 +425,10 @@ export class RegistryTrust extends Construct {
         const caPath = `${TRUST_ROOTS.containerd}/${ep}/ca.crt`;
         const hosts = new ManagedFile(this, "containerd-hosts", { path: `${TRUST_ROOTS.containerd}/${ep}/hosts.toml`, content: "", mode: "0600" }, () => {
           const creds = registry._credentialsFor(this.host);
-          return creds ? pulumi.secret(creds.apply((c) => containerdHostsToml(ep, caPath, c))) : containerdHostsToml(ep, caPath);
+          // Like the Docker config: the credentials go only to a host whose attestation passed.
+          const attestation = Attestation.of(this.host);
+          const admitted = attestation ? attestation._admission : pulumi.output(true);
+          return creds ? pulumi.secret(pulumi.all([creds, admitted]).apply(([c, ok]) => (ok ? containerdHostsToml(ep, caPath, c) : containerdHostsToml(ep, caPath)))) : containerdHostsToml(ep, caPath);
         });
         hosts.node.addDependency(dir);
         this._files.push(hosts);
@@ -465,6 +469,9 @@ export class RegistryCredentials extends Construct {
 
   private render(): pulumi.Output<string> {
     const entries = Object.fromEntries(this.registries().map((r) => [r.endpoint, r._credentialsFor(this.host)!]));
-    return pulumi.secret(pulumi.all(entries).apply((auths) => dockerConfigJson(auths)));
+    // Released only to a host whose attestation passed in this run; a refused host's file is emptied.
+    const attestation = Attestation.of(this.host);
+    const admitted = attestation ? attestation._admission : pulumi.output(true);
+    return pulumi.secret(pulumi.all([pulumi.all(entries), admitted]).apply(([auths, ok]) => dockerConfigJson(ok ? auths : {})));
   }
 }

@@ -7,6 +7,7 @@ import { constraintsFor, type SwarmPlacement } from "../providers/swarm/operatio
 import type { ContainerRuntime } from "./container-runtime";
 import type { Host } from "./host";
 import { imageOf } from "./image";
+import { Attestation } from "./attestation";
 
 /** One port of a service. */
 export interface ServicePortProps {
@@ -314,6 +315,8 @@ export class Service extends Construct implements IResourceConstruct {
         labels: { ...n.labels },
         engine: n.runtime?.engine ?? "docker",
         ...(n.capacity ? { capacity: { ...n.capacity } } : {}),
+        // The service is planned after this run's check of the host; a refused one takes no replica.
+        ...(Attestation.of(n.host) ? { attested: Attestation.of(n.host)!._admission } : {}),
       };
     }
     const deps = this.dependencies();

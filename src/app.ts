@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Construct, type IConstruct } from "constructs";
 import * as yaml from "js-yaml";
 import { ValidationError } from "./errors";
-import { DroveResource, isResourceConstruct, isSecretInput, type ResourceSpec } from "./resource";
+import { DroveResource, isResourceConstruct, isSecretInput, type IResourceConstruct, type ResourceSpec } from "./resource";
 
 export interface AppProps {
   /**
@@ -44,6 +44,7 @@ export class App extends Construct {
     for (const c of this.node.findAll()) {
       for (const msg of c.node.validate()) errors.push(`${c.node.path || "(app)"}: ${msg}`);
     }
+    if (!errors.length) errors.push(...dependencyCycles(this.node.findAll().filter(isResourceConstruct)));
     return errors;
   }
 
@@ -102,7 +103,15 @@ export class App extends Construct {
       const res = this.resources.get(construct) as pulumi.CustomResource & { unreachable?: pulumi.Output<string | undefined> };
       const c = spec.props.connection as { host?: pulumi.Input<string>; port?: number } | undefined;
       const route = c?.host !== undefined ? pulumi.interpolate`${c.host}:${c.port ?? 22}` : undefined;
-      new DroveResource("drove:index:Reachability", `${construct.node.path}/reachable`, { host: construct.node.path, route, unreachable: res.unreachable }, { parent: res, dependsOn: [barrier] });
+      // A host refused by its Attestation fails the run here too, at its end, naming the PCR.
+      const attestation = specs.find(({ spec: s }) => s.type === "drove:index:Attestation" && s.parent === construct);
+      const refusal = attestation ? (this.resources.get(attestation.construct) as unknown as { refusal?: pulumi.Output<unknown> }).refusal : undefined;
+      new DroveResource(
+        "drove:index:Reachability",
+        `${construct.node.path}/reachable`,
+        { host: construct.node.path, route, unreachable: res.unreachable, ...(refusal ? { refused: refusal } : {}) },
+        { parent: res, dependsOn: [barrier] },
+      );
     }
   }
 
@@ -126,6 +135,8 @@ export class App extends Construct {
 
 /** The desired state, per host, as reviewable YAML. Secrets and unknowns are marked, never shown. */
 async function renderYaml(specs: { construct: IConstruct; spec: ResourceSpec }[]): Promise<string> {
+  // No resource will be registered: what waits for one resolves as known only after apply.
+  for (const { construct } of specs) (construct as { _unregistered?: () => void })._unregistered?.();
   const hosts: Record<string, unknown[]> = {};
   for (const { construct, spec } of specs) {
     const host = spec.parent ? spec.parent.node.path : construct.node.path;
@@ -151,6 +162,43 @@ async function plain(v: unknown): Promise<unknown> {
     return out;
   }
   return v;
+}
+
+/**
+ * Cycles among what resources wait for (`node.addDependency`, on a resource
+ * or on a construct holding resources): each named once with its path, since
+ * no order could create them (the engine would wait forever, or drop the edge).
+ */
+export function dependencyCycles(constructs: readonly IResourceConstruct[]): string[] {
+  const edges = new Map<IConstruct, IConstruct[]>();
+  const members = new Set<IConstruct>(constructs);
+  for (const c of constructs) {
+    // What waits for what, as the program said it (rendered specs add more, but never a cycle on their own).
+    const deps = c.node.dependencies.flatMap((d) => (members.has(d) ? [d] : d.node.findAll().filter((x) => members.has(x))));
+    edges.set(c, [...new Set(deps)].filter((d) => d !== c));
+  }
+  const state = new Map<IConstruct, 1 | 2>();
+  const errors: string[] = [];
+  const seen = new Set<string>();
+  const stack: IConstruct[] = [];
+  const visit = (c: IConstruct): void => {
+    state.set(c, 1);
+    stack.push(c);
+    for (const d of edges.get(c) ?? []) {
+      if (state.get(d) === 1) {
+        const cycle = [...stack.slice(stack.indexOf(d)), d].map((x) => x.node.path);
+        const key = [...cycle.slice(0, -1)].sort().join("|");
+        if (!seen.has(key)) {
+          seen.add(key);
+          errors.push(`${d.node.path}: resources wait for each other in a cycle (${cycle.join(" -> ")}), so none can be made first; remove one of these dependencies`);
+        }
+      } else if (!state.has(d)) visit(d);
+    }
+    stack.pop();
+    state.set(c, 2);
+  };
+  for (const c of constructs) if (!state.has(c)) visit(c);
+  return errors;
 }
 
 /** The App a construct belongs to. */

@@ -7,13 +7,15 @@
  *   command     JSON array replacing the image's command (default: publish the secret, serve /www)
  *   greeting    a secret delivered as the file /run/secrets/greeting
  *   maxSurge, maxUnavailable   the roll (default 1 / 0: the service never drops below `replicas`)
+ *   attest      "true": every host is attested by its TPM (trust on first use of PCRs 0-7)
  */
 import * as pulumi from "@pulumi/pulumi";
-import { App, Cluster, ContainerRuntime, Host } from "../../src";
+import { App, Attestation, Cluster, ContainerRuntime, Host } from "../../src";
 
 const config = new pulumi.Config();
 const app = new App();
 const hosts = Host.fromLab(app);
+if (config.getBoolean("attest")) for (const h of hosts) new Attestation(h, "attestation", { trustOnFirstUse: true });
 const cluster = new Cluster(app, "lab", { controlPlane: hosts });
 hosts.forEach((h, i) => cluster.addHost(h, { labels: { zone: i % 2 ? "b" : "a" }, runtime: ContainerRuntime.docker(h) }));
 // The default command publishes the secret file's content, so a test can see it arrived.

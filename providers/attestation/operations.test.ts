@@ -129,14 +129,19 @@ describe("attestationKind.check and diff", () => {
     assert.deepEqual(failures, []);
   });
 
-  it("refuses, before any change, a host whose last check failed, naming the PCR, expected and found", async () => {
+  it("plans the refusal of a host whose last check failed as its change, which records it (admitted false) without touching the machine", async () => {
     // given: the refresh that began the run recorded a refusal in the inputs
     const refusal = { code: "pcr-mismatch", reason: `PCR 7 (sha256) expected ${"00".repeat(32)}, found ${"11".repeat(32)}` };
     // when
-    const { failures } = await attestationKind.plan!({ connection, host: "m2", pcrs: [0, 7], trustOnFirstUse: true, maxAgeSeconds: 600 }, { ...inputs, refusal });
-    // then
-    assert.equal(failures.length, 1);
-    assert.match(failures[0].reason, /^Unable to admit m2 \(root@10\.0\.0\.5\): attestation failed: PCR 7 \(sha256\) expected 0{64}, found 1{64}\. Either find out what changed/);
+    const planned = await attestationKind.plan!({ connection, host: "m2", pcrs: [0, 7], trustOnFirstUse: true, maxAgeSeconds: 600 }, { ...inputs, refusal });
+    // then: no check failure (the engine would stop planning every other resource), but a change
+    assert.deepEqual(planned.failures, []);
+    assert.deepEqual(planned.inputs.notAdmitted, refusal);
+    assert.equal(attestationKind.diff(outs, planned.inputs).changes, true);
+    // and that change records the refusal (the host's Reachability fails the run, naming it), with no SSH at all
+    const updated = await attestationKind.update!("m2/attestation", outs, planned.inputs);
+    assert.equal(updated.admitted, false);
+    assert.deepEqual(updated.refusal, refusal);
     // and the diff of the refresh itself (outputs against what read returned) shows nothing, so a destroy still runs
     assert.deepEqual(attestationKind.diff({ ...outs, admitted: false, refusal }, { ...inputs, refusal } as never), { changes: false, replaces: [] });
   });

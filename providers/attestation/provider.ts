@@ -2,7 +2,7 @@ import { randomBytes, X509Certificate } from "node:crypto";
 import type { ResourceKind } from "../kind";
 import { checkConnection, diffInputs, isUnknown, withHost, type Failures } from "../common";
 import { DroveError, HostError } from "../../src/errors";
-import { describeTarget, type SshConnection, type SshTarget } from "../../src/ssh";
+import { describeTarget, SshPool, type SshConnection, type SshTarget } from "../../src/ssh";
 import type { ShellCommand } from "../../src/quote";
 import { makeCredential, toolsCredentialFile } from "../../src/tpm/credential";
 import { objectName, parsePublic } from "../../src/tpm/structures";
@@ -44,6 +44,8 @@ export interface AttestationInputs extends AttestationPolicy {
   readonly keyType: "rsa" | "ecc";
   /** PEM certificates of the CAs that may issue the TPM's EK certificate; absent: the certificate (if any) must only match the EK. */
   readonly ekCa?: readonly string[];
+  /** Set by the plan when the host failed its attestation in this run (or its last pass is too old): why. */
+  readonly notAdmitted?: { readonly code: string; readonly reason: string; readonly mismatches?: readonly { pcr: number; expected: string; found: string }[] };
 }
 
 export interface AttestationOutputs extends AttestationInputs, Enrolment {
@@ -134,10 +136,27 @@ function verdictKey(i: AttestationInputs): string {
   return `${i.host}|${describeTarget(i.connection)}|${i.akHandle}`;
 }
 
+/** The same checks by connection, for other kinds of the same run (a Service places no replica on a refused host). */
+const admissions = new Map<string, { check: Check; at: Date; maxAgeSeconds: number }>();
+
 function record(i: AttestationInputs, check: Check): { check: Check; at: Date } {
   const v = { check, at: new Date() };
   verdicts.set(verdictKey(i), v);
+  admissions.set(SshPool.key(i.connection), { ...v, maxAgeSeconds: i.maxAgeSeconds });
   return v;
+}
+
+/**
+ * The check of the host behind `target` in this run, for other kinds of the
+ * same run: `{ checked: false }` when there was none, else whether it passed
+ * (a pass older than maxAge counts as failed) and why not.
+ */
+export function attestationRefusal(target: SshTarget): { checked: boolean; reason?: string } {
+  const v = admissions.get(SshPool.key(target));
+  if (!v) return { checked: false };
+  if (!v.check.ok) return { checked: true, reason: v.check.reason };
+  const stale = staleness(v.at.toISOString(), v.maxAgeSeconds, new Date());
+  return stale ? { checked: true, reason: stale } : { checked: true };
 }
 
 function refuse(i: AttestationInputs, code: string, reason: string): never {
@@ -229,20 +248,26 @@ export const attestationKind: ResourceKind<AttestationInputs, AttestationOutputs
       const check = await withHost(inputs.connection, (conn) => attest(conn, inputs, e, baselineOf(inputs, e.baseline)));
       verdict = record(inputs, check);
     }
-    const where = `${inputs.host} (${describeTarget(inputs.connection)})`;
     const refusal = verdict ? (verdict.check.ok ? undefined : verdict.check) : last.refusal;
-    if (refusal) {
-      failures.push({ property: "pcrs", reason: new DroveError(refusalMessage(where, refusal.reason), { fixes: refusalFixes(refusal.code) }).message });
-    } else if (verdict) {
-      const stale = staleness(verdict.at.toISOString(), inputs.maxAgeSeconds, new Date());
-      if (stale) failures.push({ property: "maxAgeSeconds", reason: new DroveError(refusalMessage(where, stale), { fixes: refusalFixes("stale") }).message });
-    }
-    return { inputs, failures };
+    const stale = !refusal && verdict ? staleness(verdict.at.toISOString(), inputs.maxAgeSeconds, new Date()) : undefined;
+    // Not a check failure (the engine would stop planning the whole stack there): the refusal is
+    // planned as this resource's change, recorded by its update, and the run goes on without the
+    // host (a Service moves its replicas, registry credentials are taken back) and then fails at
+    // the host's Reachability, naming why.
+    // (the mismatches too: a preview shows long strings cut short, each PCR's expected and found in full)
+    const notAdmitted = refusal
+      ? { code: refusal.code, reason: refusal.reason, ...(refusal.mismatches ? { mismatches: refusal.mismatches } : {}) }
+      : stale
+        ? { code: "stale", reason: stale }
+        : undefined;
+    return { inputs: notAdmitted ? { ...inputs, notAdmitted } : inputs, failures };
   },
 
   diff(olds, news) {
     // A new policy or key is a new enrolment.
-    return diffInputs(olds as never, news as never, ["pcrs", "bank", "golden", "trustOnFirstUse", "akHandle", "keyType", "ekCa"], OUTPUT_ONLY);
+    const d = diffInputs(olds as never, news as never, ["pcrs", "bank", "golden", "trustOnFirstUse", "akHandle", "keyType", "ekCa"], OUTPUT_ONLY);
+    // A host refused in this run is news on every run until it passes again.
+    return news.notAdmitted && !d.replaces?.length ? { ...d, changes: true } : d;
   },
 
   async create(inputs) {
@@ -280,6 +305,12 @@ export const attestationKind: ResourceKind<AttestationInputs, AttestationOutputs
   },
 
   async update(_id, olds, news) {
+    if (news.notAdmitted) {
+      // Recorded, not thrown: what waits for this host's admission (a Service's placement, registry
+      // credentials) goes on without it, and the host's Reachability fails the run at its end, naming why.
+      const { refusal: _old, ...kept } = olds;
+      return { ...kept, ...news, admitted: false, refusal: news.notAdmitted };
+    }
     const check = await withHost(news.connection, (conn) => attest(conn, news, olds, baselineOf(news, olds.baseline), olds.clock));
     record(news, check);
     if (!check.ok) refuse(news, check.code, check.reason);

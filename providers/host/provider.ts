@@ -1,5 +1,6 @@
 import type { ResourceKind } from "../kind";
-import { isConnectError } from "../../src/errors";
+import { DroveError, isConnectError } from "../../src/errors";
+import { refusalFixes, refusalMessage } from "../attestation/operations";
 import { checkConnection, diffInputs, isUnknown, runChecked, withHost, type Failures } from "../common";
 import { SshPool, type SshTarget } from "../../src/ssh";
 import { hostFactsCommand, parseHostFacts, type HostFacts } from "./facts";
@@ -143,6 +144,8 @@ export interface ReachabilityInputs {
   readonly route?: string;
   /** Why the refresh that began this run could not reach the machine; absent when it could. */
   readonly unreachable?: string;
+  /** Why the machine's Attestation refused it in this run; absent when it passed or has none. */
+  readonly refused?: { readonly code: string; readonly reason: string };
 }
 
 /**
@@ -163,12 +166,16 @@ export const reachabilityKind: ResourceKind<ReachabilityInputs, ReachabilityInpu
     // In a preview, a Host's output that its state lacks is unknown: only a known reason counts.
     const unreachable = typeof news.unreachable === "string" && news.unreachable !== "" && !isUnknown(news.unreachable) ? news.unreachable : undefined;
     const route = typeof news.route === "string" ? news.route : undefined;
-    return { inputs: { host: String(news.host ?? ""), ...(route ? { route } : {}), ...(unreachable ? { unreachable } : {}) }, failures };
+    const r = news.refused as { code?: unknown; reason?: unknown } | undefined;
+    const refused = r && !isUnknown(r) && typeof r === "object" && typeof r.reason === "string" ? { code: String(r.code ?? ""), reason: r.reason } : undefined;
+    return { inputs: { host: String(news.host ?? ""), ...(route ? { route } : {}), ...(unreachable ? { unreachable } : {}), ...(refused ? { refused } : {}) }, failures };
   },
 
   diff(_olds, news) {
-    // A reachable machine has nothing to do here; a lost one is news on every run until it is back.
-    return news.unreachable ? { changes: true, detailedDiff: { unreachable: { kind: 1 /* ADD */, inputDiff: true } } } : { changes: false };
+    // A reachable, admitted machine has nothing to do here; a lost or refused one is news on every run until it is back.
+    if (news.unreachable) return { changes: true, detailedDiff: { unreachable: { kind: 1 /* ADD */, inputDiff: true } } };
+    if (news.refused) return { changes: true, detailedDiff: { refused: { kind: 1 /* ADD */, inputDiff: true } } };
+    return { changes: false };
   },
 
   async create(inputs) {
@@ -189,6 +196,13 @@ export const reachabilityKind: ResourceKind<ReachabilityInputs, ReachabilityInpu
 };
 
 function failIfLost(i: ReachabilityInputs): void {
+  if (!i.unreachable && i.refused) {
+    const where = i.route ? `${i.host} (${i.route})` : i.host;
+    throw new DroveError(
+      `${refusalMessage(where, i.refused.reason)}. Nothing was scheduled on it and no secret was sent to it; everything else converged (a cluster moved its replicas)`,
+      { fixes: refusalFixes(i.refused.code) },
+    );
+  }
   if (!i.unreachable) return;
   const where = i.route ? `${i.host} (${i.route})` : i.host;
   throw new Error(

@@ -32,6 +32,7 @@ import {
 } from "./operations";
 import { etcdDeleteCommand, etcdPutCommand, endpointKey, endpointPrefix, etcdListCommand, type EtcdAccess } from "./etcd";
 import { scheduleService, type ScheduleNode, type ScheduleService } from "./schedule";
+import { attestationRefusal } from "../attestation/provider";
 
 /** A node of the cluster as the service sees it. */
 export interface ServiceNode {
@@ -41,6 +42,8 @@ export interface ServiceNode {
   readonly labels: Record<string, string>;
   readonly engine: CliEngine;
   readonly capacity?: Record<string, number>;
+  /** Present when the host has an Attestation: whether it passed in this run (unknown in a preview that re-checks it). */
+  readonly attested?: boolean;
 }
 
 export interface ServiceInputs {
@@ -108,6 +111,18 @@ async function reachability(nodes: Record<string, ServiceNode>): Promise<Set<str
     }),
   );
   return gone;
+}
+
+/**
+ * Why an attested node takes no replica in this plan, or undefined. Its
+ * Attestation ran before this plan (the service waits for it): `false` is a
+ * refusal; in a preview, where it is unknown, the refresh's check decides.
+ */
+function admissionRefusal(n: ServiceNode): string | undefined {
+  const verdict = attestationRefusal(n.connection);
+  if (n.attested === false) return verdict.reason ?? "its attestation did not pass";
+  if (n.attested === true) return undefined;
+  return verdict.checked ? verdict.reason : undefined;
 }
 
 // ------------------------------------------------------------------ facts
@@ -413,8 +428,16 @@ export const serviceKind: ResourceKind<ServiceInputs, ServiceOutputs> = {
     const previous: Record<string, Record<string, number>> = { ...((olds?.clusterPlacement ?? {}) as Record<string, Record<string, number>>) };
     if (olds?.placement) previous[inputs.name] = olds.placement as Record<string, number>;
     else delete previous[inputs.name];
-    const nodes: ScheduleNode[] = Object.entries(inputs.nodes).map(([name, n]) => ({ name, labels: n.labels, ...(n.capacity ? { capacity: n.capacity } : {}), available: !gone.has(name) }));
+    // Fail closed: a host with an Attestation that did not pass in this run takes no replica (the ones it has move).
+    const refused = new Map(
+      Object.entries(inputs.nodes)
+        .filter(([name, n]) => n.attested !== undefined && !gone.has(name))
+        .map(([name, n]) => [name, admissionRefusal(n)] as const)
+        .filter((x): x is readonly [string, string] => x[1] !== undefined),
+    );
+    const nodes: ScheduleNode[] = Object.entries(inputs.nodes).map(([name, n]) => ({ name, labels: n.labels, ...(n.capacity ? { capacity: n.capacity } : {}), available: !gone.has(name) && !refused.has(name) }));
     const r = scheduleService({ nodes, services: inputs.scheduling.services, self: inputs.name, previous, gone: [...gone].map((n) => `${n} (${inputs.nodes[n].connection.host})`) });
+    for (const [name, reason] of refused) r.explanation.push(`  ${name} (${inputs.nodes[name].connection.host}) is not admitted and takes no replica: ${reason}`);
     for (const e of r.errors) failures.push({ property: "placement", reason: e });
     const perNode = Math.max(...Object.values(r.placement), 0) + inputs.rollout.maxSurge;
     if (perNode > slotsPerNode(inputs.ports.length)) failures.push({ property: "placement", reason: `a node would hold ${perNode} replicas of ${inputs.name} during a roll, more than its ${slotsPerNode(inputs.ports.length)} host-port slots; spread the service over more nodes or lower maxSurge` });
