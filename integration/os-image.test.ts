@@ -142,8 +142,26 @@ describe("OS images through the real pulumi CLI", { timeout: 40 * 60_000 }, () =
     for (const m of ["m2", "m3"]) assert.deepEqual(await bootOf(m), before[m], `${m} is untouched`);
   });
 
-  test("back on 1.1, the preview shows no changes and Host facts name the image", async () => {
+  test("a host without an OS updater stops the plan before any host changes", async () => {
+    // given m2 with no updater announced (the lab binds it read-only at /run/drove-os-updater)
     expectOk(await project.pulumi(["config", "rm", "broken"]), "config rm");
+    expectOk(await project.config({ version: "1.4" }), "config");
+    const r = await lab.ssh("m2", sh`umount /run/drove-os-updater && : > /run/drove-os-updater`);
+    assert.equal(r.code, 0, r.stderr);
+    const before = Object.fromEntries(await Promise.all(MACHINES.map(async (m) => [m, await bootOf(m)] as const)));
+    try {
+      // when
+      const up = await project.pulumi(["up", "--yes"]);
+      // then
+      assert.notEqual(up.code, 0, `the up must fail:\n${up.output}`);
+      assert.match(up.output, /m2 \(root@10\.213\.56\.12\) runs web-os 1\.1 and has no OS updater \(nothing announces itself at \/run\/drove-os-updater\)/);
+      for (const m of MACHINES) assert.deepEqual(await bootOf(m), before[m], `${m} is untouched`);
+    } finally {
+      await lab.ssh("m2", sh`echo lab-overlay > /run/drove-os-updater`);
+    }
+  });
+
+  test("back on 1.1, the preview shows no changes and Host facts name the image", async () => {
     expectOk(await project.config({ version: "1.1" }), "config");
     // an up with nothing to change records the facts its refresh read
     expectOk(await project.pulumi(["up", "--yes"]), "up");

@@ -36,6 +36,10 @@ async function tryProbe(target: SshTarget): Promise<OsFacts | undefined> {
   }
 }
 
+function noUpdater(inputs: OsImageInputs, f: OsFacts): string {
+  return `${inputs.host} (${describeTarget(inputs.connection)}) runs ${f.osImage || "no OS image"} and has no OS updater (nothing announces itself at ${UPDATER_PATH}), so drove cannot stage ${inputs.osImage} there and boot it with a rollback. Either run it in drove's lab, whose supervisor is its updater, or install an A/B /usr updater that follows drove's staging protocol (providers/os-image/facts.ts)`;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -50,11 +54,7 @@ async function roll(inputs: OsImageInputs): Promise<{ bootedAt: number; previous
   const before = await withHost(target, probe);
   const plan = rollPlan(inputs, before);
   if (!plan.roll) return { bootedAt: before.bootedAt, previous: before.osImage };
-  if (!before.updater) {
-    throw new HostError(name, `roll ${inputs.osImage}`, `the machine has no OS updater (nothing announces itself at ${UPDATER_PATH}), so it cannot stage an image and boot it with a rollback`, {
-      fixes: ["run it in drove's lab, whose supervisor is its updater", "install an A/B /usr updater that follows drove's staging protocol (providers/os-image/facts.ts)"],
-    });
-  }
+  if (!before.updater) throw new HostError(name, `roll ${inputs.osImage}`, noUpdater(inputs, before));
   await withHost(target, async (conn) => runChecked(conn, `stage ${inputs.osImage}`, { command: stageCommand(inputs) }));
   await withHost(target, async (conn) => {
     // The session may end with the machine before the command reports.
@@ -141,6 +141,17 @@ export const osImageKind: ResourceKind<OsImageInputs, OsImageOutputs> = {
       },
       failures,
     };
+  },
+
+  async plan(news) {
+    // A host that must roll but has no updater stops the plan here, before any host changes.
+    const { inputs, failures } = this.check(news);
+    if (failures.length || isUnknown(inputs.connection) || isUnknown(inputs.osImage) || isUnknown(inputs.connection.host)) return { inputs, failures };
+    const f = await tryProbe(inputs.connection);
+    if (f && rollPlan(inputs, f).roll && !f.updater) {
+      failures.push({ property: "osImage", reason: noUpdater(inputs, f) });
+    }
+    return { inputs, failures };
   },
 
   diff(olds, news) {
