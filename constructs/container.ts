@@ -52,6 +52,7 @@ export interface ContainerProps {
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const IMAGE = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
@@ -80,8 +81,20 @@ export class Container extends Construct implements IResourceConstruct {
     const name = props.name ?? id;
     if (!NAME.test(name)) errors.push(`${where}: \`name\` must be letters, digits, '_', '.' or '-', starting with a letter or digit, but ${JSON.stringify(name)} was provided`);
     if (props.image === undefined || props.image === "") errors.push(`${where}: \`image\` is required`);
-    for (const k of Object.keys(props.env ?? {})) {
+    // The provider's own rules, checked here too, so a bad value fails at construction and not at preview.
+    else if (typeof props.image === "string" && !IMAGE.test(props.image)) errors.push(`${where}: \`image\` must be an image reference like registry:5000/web@sha256:..., but ${JSON.stringify(props.image)} was provided`);
+    for (const [k, v] of Object.entries(props.env ?? {})) {
       if (!ENV_KEY.test(k)) errors.push(`${where}: environment variable name ${JSON.stringify(k)} must be letters, digits and '_', not starting with a digit`);
+      // Values travel as KEY=value lines of an env file: a line break would start another variable, a CR at a line's end is dropped.
+      else if (typeof v === "string" && /[\n\r\0]/.test(v)) errors.push(`${where}: environment variable ${k} must be a single line, without CR, LF or NUL characters, but ${JSON.stringify(v)} was provided`);
+    }
+    for (const [k, v] of Object.entries(props.labels ?? {})) {
+      // `--label key=value`: the engine splits at the first '=', Docker refuses whitespace in a key, and no NUL byte passes a command line.
+      if (!/^[^=\s\0]+$/.test(k)) errors.push(`${where}: label key ${JSON.stringify(k)} must be non-empty, without whitespace, '=' or NUL characters`);
+      else if (typeof v !== "string" || v.includes("\0")) errors.push(`${where}: label ${k} must be a string without NUL characters, but ${JSON.stringify(v)} was provided`);
+    }
+    for (const a of props.command ?? []) {
+      if (typeof a !== "string" || a.includes("\0")) errors.push(`${where}: \`command\` must list strings without NUL characters (no command line can carry one), but ${JSON.stringify(a)} was provided`);
     }
     for (const p of props.ports ?? []) {
       for (const n of [p.host, p.container]) {
@@ -113,6 +126,8 @@ export class Container extends Construct implements IResourceConstruct {
       if (!Network.isNetwork(n)) errors.push(`${where}: \`networks\` must list Networks (runtime.addNetwork(...))`);
       else if (n.runtime !== runtime) errors.push(`${where}: network ${n.node.path} belongs to another runtime (${n.runtime.node.path}); a container joins only networks of its own runtime (${runtime.node.path})`);
     }
+    // Docker refuses a one-character name (its pattern is [a-zA-Z0-9][a-zA-Z0-9_.-]+).
+    if (runtime.engine === "docker" && NAME.test(name) && name.length < 2) errors.push(`${where}: \`name\` must be at least 2 characters for Docker, but ${JSON.stringify(name)} was provided; give a longer \`name\``);
     if (errors.length) throw new ValidationError(errors);
     this.runtime = runtime;
     this.containerName = name;

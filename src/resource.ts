@@ -44,6 +44,27 @@ export function isSecretInput(x: unknown): boolean {
 
 export function markResource(c: Construct): void {
   Object.defineProperty(c, SPEC, { value: true });
+  // Checked at synth, before anything is registered or connects: the engine would refuse the whole program with a bare gRPC error.
+  c.node.addValidation({ validate: () => illFormedStrings((c as unknown as IResourceConstruct)._toSpec().props) });
+}
+
+/**
+ * Where `value` (props, walked through plain objects and arrays, keys too)
+ * holds a string that is not well-formed Unicode: a lone surrogate, which no
+ * Pulumi program can send (its gRPC carries UTF-8 only).
+ */
+export function illFormedStrings(value: unknown, at = ""): string[] {
+  const lone = (s: string) => s.search(/\p{Cs}/u);
+  if (typeof value === "string") {
+    const i = lone(value);
+    return i < 0 ? [] : [`\`${at}\` must be well-formed Unicode text, but it has a lone surrogate (\\u${value.charCodeAt(i).toString(16)}) at index ${i}, which Pulumi cannot carry (UTF-8 only); remove it, or pair it`];
+  }
+  if (typeof value !== "object" || value === null || (!Array.isArray(value) && Object.getPrototypeOf(value) !== Object.prototype)) return [];
+  return Object.entries(value).flatMap(([k, v]) => {
+    const here = Array.isArray(value) ? `${at}[${k}]` : at ? `${at}.${k}` : k;
+    const key = lone(k) < 0 ? [] : [`\`${at || "props"}\` has the key ${JSON.stringify(k)}, which must be well-formed Unicode text, but it has a lone surrogate, which Pulumi cannot carry (UTF-8 only); remove it, or pair it`];
+    return [...key, ...illFormedStrings(v, here)];
+  });
 }
 
 /** Cross-package safe check, as `Construct.isConstruct` does. */
