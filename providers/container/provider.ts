@@ -134,7 +134,7 @@ export const containerKind: ResourceKind<ContainerInputs, ContainerOutputs> = {
     const env = (news.env ?? {}) as Record<string, unknown>;
     for (const [k, v] of Object.entries(env)) {
       if (!ENV_KEY.test(k)) failures.push({ property: "env", reason: `environment variable name ${JSON.stringify(k)} must be letters, digits and '_', not starting with a digit` });
-      if (!isUnknown(v) && (typeof v !== "string" || v.includes("\n") || v.includes("\0"))) failures.push({ property: "env", reason: `environment variable ${k} must be a single-line string` });
+      if (!isUnknown(v) && (typeof v !== "string" || /[\r\n\0]/.test(v))) failures.push({ property: "env", reason: `environment variable ${k} must be a single line, without CR, LF or NUL characters (an env file line drops a CR at its end)` });
     }
     const restart = (news.restart ?? "always") as RestartPolicy;
     if (!RESTART.includes(restart)) failures.push({ property: "restart", reason: `\`restart\` must be one of ${RESTART.join(", ")}, but ${JSON.stringify(news.restart)} was provided` });

@@ -1,0 +1,21 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { containerKind } from "./provider";
+
+// Found by integration/hostile.test.ts: env values travel as KEY=value lines of an env file,
+// and Docker's reader drops a CR at a line's end ("x\r" arrived as "x"). A secret, known only
+// here and not at construction, gets the same check as a plain value.
+describe("Container check: env values", () => {
+  const connection = { host: "10.0.0.5", privateKey: "k", hostKey: "SHA256:m5IHXuYajWiaBPu90qEletjQt9bxszIkcxckGUmSKB8" };
+  const base = { connection, engine: "docker", name: "web", image: "reg/web@sha256:abc" };
+
+  it("refuses CR, LF and NUL in a value, naming the variable; takes any other text", () => {
+    // when
+    const bad = containerKind.check({ ...base, env: { A: "x\r", B: "a\nb", C: "a\0b" } }).failures;
+    const good = containerKind.check({ ...base, env: { D: "$(touch /tmp/x) 'q' \"r\" \\ \t 😀 %n" } }).failures;
+    // then
+    const why = "must be a single line, without CR, LF or NUL characters (an env file line drops a CR at its end)";
+    assert.deepEqual(bad, ["A", "B", "C"].map((k) => ({ property: "env", reason: `environment variable ${k} ${why}` })));
+    assert.deepEqual(good, []);
+  });
+});
