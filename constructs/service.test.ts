@@ -84,6 +84,19 @@ describe("Service placement validation (before any SSH)", () => {
     assert.match(errors[0], /^prod\/web: service web: its placement \(zone=c\) matches no node of the cluster \(m1 \{zone=a\}; m2 \{zone=b\}; m3 \{zone=b\}\)/);
   });
 
+  it("given services co-located with each other in a cycle, names the cycle once, before any SSH", () => {
+    // given: c -> a -> b -> c, and d co-located with a (outside the cycle)
+    const { app, cluster } = world();
+    new Service(cluster, "c", web({ placement: { colocateWith: "a" } }));
+    new Service(cluster, "a", web({ placement: { colocateWith: "b" } }));
+    new Service(cluster, "b", web({ placement: { colocateWith: "c" } }));
+    new Service(cluster, "d", web({ placement: { colocateWith: "a" } }));
+    // when
+    const errors = app.validate().filter((e) => e.includes("cycle"));
+    // then
+    assert.deepEqual(errors, ["prod/a: services a, b, c are to run with each other in a cycle (a -> b -> c -> a), so none can be placed first; remove `colocateWith` from one of them"]);
+  });
+
   it("given more replicas than maxPerNode allows on the eligible nodes, says how to fix it", () => {
     const { app, cluster } = world();
     new Service(cluster, "web", web({ replicas: 3, placement: { nodeSelector: { zone: "b" }, spread: { maxPerNode: 1 } } }));

@@ -224,6 +224,22 @@ export class Service extends Construct implements IResourceConstruct {
     return true;
   }
 
+  /** The services of a colocateWith cycle this one is in, or undefined. */
+  private colocationCycle(): string[] | undefined {
+    const byName = new Map(this.peers().map((p) => [p.serviceName, p]));
+    const next = (svc: Service) => {
+      const w = svc.props.placement?.colocateWith;
+      return w === undefined ? undefined : byName.get(typeof w === "string" ? w : w.serviceName);
+    };
+    const path: string[] = [];
+    for (let cur: Service | undefined = this; cur; cur = next(cur)) {
+      const at = path.indexOf(cur.serviceName);
+      if (at >= 0) return path.slice(at).includes(this.serviceName) ? path.slice(at) : undefined;
+      path.push(cur.serviceName);
+    }
+    return undefined;
+  }
+
   private validatePlacement(): string[] {
     const msgs: string[] = [];
     const nodes = this.cluster.nodes;
@@ -240,6 +256,13 @@ export class Service extends Construct implements IResourceConstruct {
     if (pl.colocateWith !== undefined) {
       const other = typeof pl.colocateWith === "string" ? pl.colocateWith : pl.colocateWith.serviceName;
       if (!this.peers().some((s) => s.serviceName === other && s !== this)) msgs.push(`service ${this.serviceName} is to run with service ${other}, which the cluster does not have`);
+      // A cycle of colocateWith, named once (by the service whose name comes first in it).
+      const ring = this.colocationCycle();
+      if (ring && [...ring].sort()[0] === this.serviceName) {
+        const start = ring.indexOf(this.serviceName);
+        const ordered = [...ring.slice(start), ...ring.slice(0, start)];
+        msgs.push(`services ${ordered.join(", ")} are to run with each other in a cycle (${[...ordered, ordered[0]].join(" -> ")}), so none can be placed first; remove \`colocateWith\` from one of them`);
+      }
     }
     for (const n of eligible) if (!n.runtime) msgs.push(`node ${n.host.node.id} has no container runtime for service ${this.serviceName}: cluster.addHost(host, { runtime: ContainerRuntime.docker(host) })`);
     for (const n of eligible) if (n.runtime && n.runtime.engine === "systemd") msgs.push(`node ${n.host.node.id} runs containers with systemd + runc on the host's network; service replicas need "docker" or "podman" to publish one port per replica`);

@@ -339,6 +339,14 @@ function connectError(
       ],
     });
   }
+  if (/Cannot parse privateKey|Encrypted private OpenSSH key detected|bad passphrase/i.test(reason)) {
+    return new ConnectError(name, "read the private key", reason.replace(/^Cannot parse privateKey: /, "it is not a private key drove can read: "), {
+      fixes: [
+        "set privateKey to the contents of an OpenSSH or PEM private key file (e.g. ~/.ssh/id_ed25519, not the .pub)",
+        "if the key has a passphrase, set privateKeyPassphrase (a Pulumi secret)",
+      ],
+    });
+  }
   if (err.level === "client-authentication") {
     return new ConnectError(name, "log in", `the server refused every offered credential for user ${target.user ?? "root"}`, {
       fixes: ["add the public half of privateKey to ~/.ssh/authorized_keys of that user on the machine", "set user/privateKey to an account that is authorised"],
