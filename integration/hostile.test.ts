@@ -17,7 +17,7 @@ import { readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as pulumi from "@pulumi/pulumi";
 import fc from "fast-check";
-import { App, ContainerRuntime, Host, SystemdUnit, ValidationError, type UnitSections } from "../src";
+import { App, Cluster, ContainerRuntime, Host, SystemdUnit, ValidationError, type UnitSections } from "../src";
 import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
 import { pushWebImage, type TestImage } from "./fixtures";
 import type { HostileCases } from "./programs/hostile";
@@ -89,6 +89,9 @@ const FAMILIES: Family[] = [
   { name: "Container image", refusal: /`image` (is required|must be an image reference like)/, make: (v, h) => ContainerRuntime.docker(h).addContainer("hc", { image: v }) },
   { name: "Host label key", refusal: /label key .* must be/, make: (v) => newHost({ [v]: "x" }) },
   { name: "Host label value", refusal: /label l has value .* which must be/, make: (v) => newHost({ l: v }) },
+  // Cluster labels reach the machines only through a cluster's etcd or swarm: classified here, not run (a cluster run is the services suites' job).
+  { name: "Cluster label key", refusal: /label key .* \(for h\) must be/, make: (v, h) => new Cluster(h.node.root as App, "c", { controlPlane: [h] }).addHost(h, { labels: { [v]: "x" } }) },
+  { name: "Cluster label value", refusal: /label l \(for h\) has value .* which must be/, make: (v, h) => new Cluster(h.node.root as App, "c", { controlPlane: [h] }).addHost(h, { labels: { l: v } }) },
 ];
 
 function newHost(labels: Record<string, string> = {}): Host {
@@ -203,9 +206,9 @@ describe("Hostile input: refused at validation, or on the machine byte for byte,
     expectOk(up, "up");
     await assertOnMachine();
     await assertNothingExecuted();
-    const offMachine = ["Container image", "Host label key", "Host label value"];
+    const offMachine = ["Container image", "Host label key", "Host label value", "Cluster label key", "Cluster label value"];
     const verified = verdicts.filter((v) => v.refused === undefined && !offMachine.includes(v.family)).length;
-    console.log(`# hostile input: ${verified} accepted values verified on the machine; accepted but not put on it: ${offMachine.map((f) => `${f} ${accepted(f).length}`).join(", ")} (an image other than the lab's would need a pull from outside; host labels stay in the program)`);
+    console.log(`# hostile input: ${verified} accepted values verified on the machine; accepted but not put on it: ${offMachine.map((f) => `${f} ${accepted(f).length}`).join(", ")} (an image other than the lab's would need a pull from outside; host labels stay in the program; cluster labels need a cluster run)`);
     // and a second preview shows no changes, hostile values and all
     expectOk(await project.pulumi(["preview", "--expect-no-changes"]), "the second preview");
   });
