@@ -84,6 +84,14 @@ describe("Service placement validation (before any SSH)", () => {
     assert.match(errors[0], /^prod\/web: service web: its placement \(zone=c\) matches no node of the cluster \(m1 \{zone=a\}; m2 \{zone=b\}; m3 \{zone=b\}\)/);
   });
 
+  it("refuses env values that cannot travel as one line of an env file (LF, CR, NUL), naming the variable", () => {
+    const { cluster } = world();
+    for (const v of ["a\nB=evil", "x\r", "nul\0"]) {
+      const messages = messagesOf(() => new Service(cluster, `web${v.length}${v.charCodeAt(v.length - 1)}`, web({ env: { GREETING: v } })));
+      assert.match(messages.join("\n"), /environment variable GREETING must be a single line, without CR, LF or NUL characters/);
+    }
+  });
+
   it("given services co-located with each other in a cycle, names the cycle once, before any SSH", () => {
     // given: c -> a -> b -> c, and d co-located with a (outside the cycle)
     const { app, cluster } = world();

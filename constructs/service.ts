@@ -158,6 +158,10 @@ export class Service extends Construct implements IResourceConstruct {
     if (new Set(ports.map((p) => p.port)).size !== ports.length) bad("each `port` may appear once");
     if (new Set(ports.map((p) => p.targetPort)).size !== ports.length) bad("each `targetPort` may appear once");
     for (const k of Object.keys(props.env ?? {})) if (!ENV_KEY.test(k)) bad(`environment variable name ${JSON.stringify(k)} must be letters, digits and '_', not starting with a digit`);
+    // Values travel as KEY=value lines of an env file (as a Container's do): one line, no CR (Docker drops it), no NUL.
+    for (const [k, v] of Object.entries(props.env ?? {})) {
+      if (typeof v === "string" && /[\n\r\0]/.test(v)) bad(`environment variable ${k} must be a single line, without CR, LF or NUL characters, but ${JSON.stringify(v)} was provided`);
+    }
     for (const k of Object.keys(props.secrets ?? {})) if (!SECRET_FILE.test(k)) bad(`secret ${JSON.stringify(k)} names a file in /run/secrets: letters, digits, '_', '.' or '-', not starting with '.'`);
     const hc = props.healthCheck;
     if (hc) {
