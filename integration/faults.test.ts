@@ -233,9 +233,7 @@ describe("Faults in the middle of a run, through the real pulumi CLI", { timeout
   test("the registry stopped mid-run: the pull fails naming the host, the rest converges; restarted, no image is lost and up starts the container", async (t) => {
     // given an up of new files everywhere and a container on m2 pulled after a slow step there
     assert.match(await registryListing(), /"web".*"v1"/);
-    // (on m2, where the earlier slow steps were: moved to m1, m2's unit would be deleted in a run
-    // that fails, and the skipped drove:barrier, whose old state depends on it, would leave a
-    // stack Pulumi refuses to read, "snapshot integrity failure": a bug, not what this tests)
+    // (on m2, where the earlier slow steps were; a failed run that also deletes is the next test)
     expectOk(await project.config({ tags: "base,cut,kill,reg", gateOn: "m2", gate: "r1", image: v1.digestRef }), "config");
     const up = await upHeldAt("m2", "r1");
     // when the registry stops, then the slow step is let through
@@ -261,5 +259,24 @@ describe("Faults in the middle of a run, through the real pulumi CLI", { timeout
     // and refresh and up start the container
     await converges("the registry came back");
     assert.equal(await eventually(() => httpText(`http://${lab.machine("m2").address}:8080/`), "hello v1\n"), "hello v1\n");
+  });
+
+  test("a run that fails on one machine while it deletes something on all of them leaves a stack Pulumi still reads, and the next up converges", async () => {
+    // given: the file `reg` leaves the program, and m2's container asks for an image the registry does not have
+    const missing = v1.digestRef.replace(/@sha256:[0-9a-f]+$/, `@sha256:${"0".repeat(64)}`);
+    expectOk(await project.config({ tags: "base,cut,kill", gateOn: "m2", gate: "r1", image: missing }), "config");
+    // when
+    const up = await project.pulumi(["up", "--yes"]);
+    // then the container fails, naming m2, and the files go everywhere
+    assert.notEqual(up.code, 0, up.output);
+    assert.match(up.output, /m2\/docker\/web[^\n]*failed/);
+    for (const m of ["m1", "m2", "m3"]) assert.equal(await fileOn(m, "reg"), "ABSENT");
+    // and the state is one Pulumi reads (no resource that was skipped still depends on one deleted)
+    const preview = await project.pulumi(["preview"]);
+    expectOk(preview, "the preview after a failed run that deleted");
+    assert.doesNotMatch(preview.output, /snapshot integrity/);
+    // and with the image back, up converges
+    expectOk(await project.config({ image: v1.digestRef }), "config");
+    await converges("the failed run that deleted");
   });
 });

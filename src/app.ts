@@ -86,31 +86,32 @@ export class App extends Construct {
       (construct as { _registered?: (r: pulumi.CustomResource) => void })._registered?.(res);
       byPath.set(construct.node.path, res);
     }
-    this.registerReachability(specs, byPath);
+    this.registerReachability(specs);
     return byPath;
   }
 
   /**
-   * One `Reachability` per Host, planned after everything else (through one
-   * barrier that depends on every resource): a machine lost at plan time
-   * fails the run at its very end, naming it, after the rest converged.
+   * One `Reachability` per Host: a machine lost at plan time (or refused by
+   * its Attestation) fails the run naming it. Nothing depends on it, so with
+   * `PULUMI_CONTINUE_ON_ERROR` (which `drove env` sets) everything else
+   * converges around it. (No resource waits for all the others: one that
+   * did would be skipped by any failure and keep, in its old state, a
+   * dependency on what the same run deleted, and Pulumi would refuse the
+   * stack from then on.)
    */
-  private registerReachability(specs: { construct: IConstruct; spec: ResourceSpec }[], byPath: Map<string, pulumi.CustomResource>): void {
-    const hosts = specs.filter(({ spec }) => spec.type === "drove:index:Host");
-    if (!hosts.length) return;
-    const barrier = new DroveResource("drove:index:Barrier", "drove:barrier", {}, { dependsOn: [...byPath.values()] });
-    for (const { construct, spec } of hosts) {
+  private registerReachability(specs: { construct: IConstruct; spec: ResourceSpec }[]): void {
+    for (const { construct, spec } of specs.filter(({ spec: s }) => s.type === "drove:index:Host")) {
       const res = this.resources.get(construct) as pulumi.CustomResource & { unreachable?: pulumi.Output<string | undefined> };
       const c = spec.props.connection as { host?: pulumi.Input<string>; port?: number } | undefined;
       const route = c?.host !== undefined ? pulumi.interpolate`${c.host}:${c.port ?? 22}` : undefined;
-      // A host refused by its Attestation fails the run here too, at its end, naming the PCR.
+      // A host refused by its Attestation fails the run here too, naming the PCR.
       const attestation = specs.find(({ spec: s }) => s.type === "drove:index:Attestation" && s.parent === construct);
       const refusal = attestation ? (this.resources.get(attestation.construct) as unknown as { refusal?: pulumi.Output<unknown> }).refusal : undefined;
       new DroveResource(
         "drove:index:Reachability",
         `${construct.node.path}/reachable`,
         { host: construct.node.path, route, unreachable: res.unreachable, ...(refusal ? { refused: refusal } : {}) },
-        { parent: res, dependsOn: [barrier] },
+        { parent: res },
       );
     }
   }

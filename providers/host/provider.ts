@@ -149,11 +149,11 @@ export interface ReachabilityInputs {
 }
 
 /**
- * Whether a Host answered when the run began. It depends on every other
- * resource of the stack (through one barrier), so it is planned last: a lost
- * machine leaves its own resources as they were, lets everything else
- * converge (replicas move, proxies and etcd follow), and then fails the run,
- * naming the machine, so that `pulumi up` never reports success over it.
+ * Whether a Host answered when the run began (and passed its attestation).
+ * Nothing depends on it: a lost machine leaves its own resources as they
+ * were, everything else converges (replicas move, proxies and etcd follow),
+ * and this fails the run, naming the machine, so that `pulumi up` never
+ * reports success over it.
  */
 export const reachabilityKind: ResourceKind<ReachabilityInputs, ReachabilityInputs> = {
   token: "drove:index:Reachability",
@@ -212,8 +212,9 @@ function failIfLost(i: ReachabilityInputs): void {
 }
 
 /**
- * Orders the run: every Reachability waits for it, and it waits for every
- * other resource. It has no inputs and does nothing on any machine.
+ * What drove 0.1 stacks made before Reachability stopped waiting for every
+ * resource: kept so that their next run can delete it. It does nothing on
+ * any machine.
  */
 export const barrierKind: ResourceKind<Record<string, never>, Record<string, never>> = {
   token: "drove:index:Barrier",
