@@ -7,7 +7,8 @@
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, eventually, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { serviceChecks } from "./service-checks";
 import { pushWebImage } from "./fixtures";
 import { vipFor } from "../providers/service/operations";
 
@@ -18,10 +19,8 @@ const TPM = sh`set -a; . /etc/environment; set +a;`;
 let lab: TestLab;
 let project: TestProject;
 
-async function replicas(machine: string): Promise<number> {
-  const r = await lab.ssh(machine, sh`docker ps -q --filter label=drove.service=lab/web | wc -l`);
-  return Number(r.stdout.trim());
-}
+const checks = serviceChecks(() => lab, { machines: MACHINES, vip: VIP, service: "lab/web" });
+const replicas = async (machine: string) => (await checks.replicasPerMachine([machine]))[0];
 
 /** Every file on the machine that holds the service's secret (in drove's secret folders, and any container's). */
 async function secretFiles(machine: string): Promise<string> {
@@ -29,14 +28,7 @@ async function secretFiles(machine: string): Promise<string> {
   return r.stdout.trim();
 }
 
-async function viaVip(machine: string): Promise<string> {
-  for (let i = 0; i < 30; i++) {
-    const r = await lab.ssh(machine, sh`curl -sf -m 3 ${`http://${VIP}/`}`);
-    if (r.code === 0 && r.stdout === "hello\n") return r.stdout;
-    await new Promise((res) => setTimeout(res, 1000));
-  }
-  return "(no answer)";
-}
+const viaVip = (machine: string) => eventually(() => checks.viaVip(machine), "hello\n", 100);
 
 describe("Attested hosts run a service; a tampered one is refused and its workload moves", { timeout: 30 * 60_000 }, () => {
   before(async () => {

@@ -6,20 +6,32 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { bootTestLab, expectOk, httpText, sh, TestProject, type TestLab } from "./harness";
 
 let lab: TestLab;
 let project: TestProject;
 const MACHINES = ["m1", "m2", "m3"];
 
-/** Per machine: the image it booted, when its PID 1 started (epoch ms), when its boot was marked good (epoch s). */
+/**
+ * When this machine's kernel booted (epoch ms), measured once: lab machines share it, and PID 1
+ * of each starts some ticks after it. (/proc/stat's btime is whole seconds, too coarse to order a
+ * boot against a mark; measuring per call would make an untouched machine's time jitter.)
+ */
+const KERNEL_BOOT_MS = Date.now() - Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 1000;
+
+/**
+ * Per machine: the image it booted, when its PID 1 started (epoch ms, from its start in clock
+ * ticks), when its boot was marked good (epoch s, to the millisecond).
+ */
 async function bootOf(m: string): Promise<{ image: string; bootedAt: number; goodAt: number; rollback: string; usrWritable: boolean }> {
   const r = await lab.ssh(
     m,
-    sh`. /usr/lib/os-release; echo "$IMAGE_ID $IMAGE_VERSION"; b=$(awk '/^btime/{print $2}' /proc/stat); t=$(awk '{print $22}' /proc/1/stat); echo $((b * 1000 + t * 1000 / $(getconf CLK_TCK))); stat -c %Y /var/lib/drove/os/good 2>/dev/null || echo 0; echo "$(head -1 /var/lib/drove/os/rollback 2>/dev/null)"; touch /usr/.drove-probe 2>/dev/null && rm -f /usr/.drove-probe && echo writable || echo read-only`,
+    sh`. /usr/lib/os-release; echo "$IMAGE_ID $IMAGE_VERSION"; echo "$(awk '{print $22}' /proc/1/stat) $(getconf CLK_TCK)"; stat -c %.3Y /var/lib/drove/os/good 2>/dev/null || echo 0; echo "$(head -1 /var/lib/drove/os/rollback 2>/dev/null)"; touch /usr/.drove-probe 2>/dev/null && rm -f /usr/.drove-probe && echo writable || echo read-only`,
   );
-  const [image, bootedAt, goodAt, rollback, usr] = r.stdout.split("\n");
-  return { image: image.trim(), bootedAt: Number(bootedAt), goodAt: Number(goodAt), rollback: rollback.trim(), usrWritable: usr.trim() === "writable" };
+  const [image, start, goodAt, rollback, usr] = r.stdout.split("\n");
+  const [ticks, hz] = start.trim().split(" ").map(Number);
+  return { image: image.trim(), bootedAt: Math.round(KERNEL_BOOT_MS + (ticks * 1000) / hz), goodAt: Number(goodAt), rollback: rollback.trim(), usrWritable: usr.trim() === "writable" };
 }
 
 /** Polls every machine's web service in the background: what each answered, sample by sample. */

@@ -4,11 +4,10 @@
  * virtual IP on every machine, endpoints in etcd, rolling updates watched by a
  * poller, a broken version, scaling, drift, destroy.
  */
-import { execFileSync } from "node:child_process";
-import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, eventually as waitFor, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { answersSsh, cutLink, serviceChecks, sum } from "./service-checks";
 import { pushWebImage, type TestImage } from "./fixtures";
 import { serviceDnsName, vipFor } from "../providers/service/operations";
 import { endpointPrefix } from "../providers/service/etcd";
@@ -21,53 +20,15 @@ const MACHINES = ["m1", "m2", "m3"];
 const SECRET = "a-secret-file-7c3e";
 const VIP = vipFor("lab", "web");
 const NAME = serviceDnsName("lab", "web");
-
-/** What the service answers through its VIP (or name) on a machine. */
-async function viaVip(machine: string, path = "/", host = VIP): Promise<string> {
-  const r = await lab.ssh(machine, sh`curl -sS -m 5 ${`http://${host}${path}`} 2>&1`);
-  return r.code === 0 ? r.stdout : `failed: ${r.stdout.trim()}`;
-}
-
-async function eventually(fn: () => Promise<string>, want: string): Promise<string> {
-  let got = "";
-  for (let i = 0; i < 40; i++) {
-    got = await fn();
-    if (got === want) return got;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return got;
-}
+const { viaVip, replicasPerMachine, startPoller } = serviceChecks(() => lab, { machines: MACHINES, vip: VIP, service: "lab/web" });
+/** `tries` half-seconds, as before the checks were shared. */
+const eventually = (fn: () => Promise<string>, want: string, tries = 40) => waitFor(fn, want, Math.ceil((tries * 500) / 300));
 
 /** The keys of the service's endpoints in etcd, read with etcdctl on m1 with the cluster's own client certificate. */
 async function etcdEndpoints(): Promise<string[]> {
   const r = await lab.ssh("m1", etcdctlCommand(sh`get --prefix --keys-only ${endpointPrefix("lab", "web")}`));
   assert.equal(r.code, 0, r.stderr);
   return r.stdout.split("\n").filter(Boolean).sort();
-}
-
-/** Replicas per machine (running containers of the service). */
-async function replicasPerMachine(machines: readonly string[] = MACHINES): Promise<number[]> {
-  const out: number[] = [];
-  for (const m of machines) {
-    const r = await lab.ssh(m, sh`docker ps -q --filter label=drove.service=lab/web | wc -l`);
-    out.push(Number(r.stdout.trim()));
-  }
-  return out;
-}
-
-const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-
-/** Polls the VIP from m1 in the background until `stop()`: how many requests passed and failed. */
-async function startPoller(): Promise<{ stop(): Promise<{ ok: number; failed: number; bodies: string }> }> {
-  await lab.ssh("m1", sh`rm -f /tmp/poll.* && nohup sh -c ${`while [ ! -e /tmp/poll.stop ]; do if b=$(curl -sSf -m 3 http://${VIP}/ 2>>/tmp/poll.err); then echo "$b" >> /tmp/poll.ok; else echo x >> /tmp/poll.failed; fi; sleep 0.1; done`} >/dev/null 2>&1 &`);
-  return {
-    async stop() {
-      await lab.ssh("m1", sh`touch /tmp/poll.stop && sleep 1`);
-      const r = await lab.ssh("m1", sh`wc -l < /tmp/poll.ok 2>/dev/null || echo 0; wc -l < /tmp/poll.failed 2>/dev/null || echo 0; sort /tmp/poll.ok | uniq -c | tr '\n' ';'; cat /tmp/poll.err 2>/dev/null | tail -3`);
-      const [ok, failed, bodies] = r.stdout.split("\n");
-      return { ok: Number(ok), failed: Number(failed), bodies: `${bodies} ${r.stdout.split("\n").slice(3).join(" ")}` };
-    },
-  };
 }
 
 describe("Service on a 3-machine cluster, through the real pulumi CLI", { timeout: 40 * 60_000 }, () => {
@@ -173,7 +134,7 @@ describe("Service on a 3-machine cluster, through the real pulumi CLI", { timeou
     assert.deepEqual(await replicasPerMachine(), [1, 1, 1]);
     assert.equal((await lab.ssh("m1", etcdctlCommand(sh`put /users/canary kept`))).code, 0);
     // when m3 drops off the network (its link on the lab's bridge goes down)
-    cut("m3", true);
+    cutLink("drovesv", "m3", true);
     try {
       const preview = await project.pulumi(["preview", "--diff"]);
       const up = await project.pulumi(["up", "--yes"]);
@@ -193,7 +154,7 @@ describe("Service on a 3-machine cluster, through the real pulumi CLI", { timeou
       assert.ok(keys.every((k) => !k.includes("/m3-")), `no endpoint on m3 left in etcd: ${keys.join(" ")}`);
       assert.equal((await lab.ssh("m1", etcdctlCommand(sh`get --print-value-only /users/canary`))).stdout.trim(), "kept");
     } finally {
-      cut("m3", false);
+      cutLink("drovesv", "m3", false);
     }
     // when m3 is back (as a user would, once it answers again)
     await answersSsh(lab.machine("m3").address);
@@ -252,31 +213,6 @@ describe("Service on a 3-machine cluster, through the real pulumi CLI", { timeou
     }
   });
 });
-
-/** Takes a machine off the lab's network (or puts it back): its link on the bridge goes down. */
-/** Waits until a machine accepts TCP connections on port 22 again (its neighbour entry may be stale for a moment). */
-async function answersSsh(address: string): Promise<void> {
-  for (let i = 0; i < 60; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: address, port: 22, timeout: 1000 }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on("error", () => resolve(false));
-      s.on("timeout", () => {
-        s.destroy();
-        resolve(false);
-      });
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`${address}:22 did not answer again within a minute of its link coming back`);
-}
-
-function cut(machine: string, off: boolean): void {
-  execFileSync("ip", ["link", "set", `drovesv-${machine}`, off ? "down" : "up"]);
-}
 
 /** etcdctl on a lab machine, as a root shell there talks to the cluster (the Cluster's etcdctl.env). */
 function etcdctlCommand(args: ReturnType<typeof sh>) {

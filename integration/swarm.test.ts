@@ -1,6 +1,6 @@
 /**
  * `orchestrator: "swarm"` through the real `pulumi` CLI on a 3-machine lab: the
- * same program as the Service suite (integration/programs/swarm.ts, with the
+ * same program as the Service suite (integration/programs/services.ts, with the
  * orchestrator switch), a swarm of one manager and two workers, 3 replicas
  * published on each node's own address and reachable at the virtual IP and by
  * name from every machine through the node's HAProxy; drift, a roll, a broken
@@ -9,7 +9,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, eventually as waitFor, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { answersSsh, cutLink, serviceChecks, sum } from "./service-checks";
 import { pushWebImage, type TestImage } from "./fixtures";
 import { serviceDnsName, vipFor } from "../providers/service/operations";
 
@@ -21,34 +22,9 @@ const MACHINES = ["m1", "m2", "m3"];
 const SECRET = "a-swarm-secret-5b1d";
 const VIP = vipFor("lab", "web");
 const NAME = serviceDnsName("lab", "web");
-
-/** What the service answers through its VIP (or name) on a machine. */
-async function viaVip(machine: string, path = "/", host = VIP): Promise<string> {
-  const r = await lab.ssh(machine, sh`curl -sS -m 5 ${`http://${host}${path}`} 2>&1`);
-  return r.code === 0 ? r.stdout : `failed: ${r.stdout.trim()}`;
-}
-
-async function eventually(fn: () => Promise<string>, want: string, tries = 60): Promise<string> {
-  let got = "";
-  for (let i = 0; i < tries; i++) {
-    got = await fn();
-    if (got === want) return got;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return got;
-}
-
-/** Running replicas per machine (swarm's task containers carry drove's service label). */
-async function replicasPerMachine(): Promise<number[]> {
-  const out: number[] = [];
-  for (const m of MACHINES) {
-    const r = await lab.ssh(m, sh`docker ps -q --filter label=drove.service=lab/web 2>/dev/null | wc -l`);
-    out.push(Number(r.stdout.trim()));
-  }
-  return out;
-}
-
-const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+const { viaVip, replicasPerMachine, startPoller } = serviceChecks(() => lab, { machines: MACHINES, vip: VIP, service: "lab/web" });
+/** `tries` half-seconds, as before the checks were shared. */
+const eventually = (fn: () => Promise<string>, want: string, tries = 60) => waitFor(fn, want, Math.ceil((tries * 500) / 300));
 
 /** `hostname role labels.zone` per swarm node, as the manager lists them. */
 async function swarmNodes(): Promise<string> {
@@ -57,27 +33,14 @@ async function swarmNodes(): Promise<string> {
   return r.stdout.trim();
 }
 
-/** Polls the VIP from m1 in the background until `stop()`: how many requests passed and failed. */
-async function startPoller(): Promise<{ stop(): Promise<{ ok: number; failed: number; bodies: string }> }> {
-  await lab.ssh("m1", sh`rm -f /tmp/poll.* && nohup sh -c ${`while [ ! -e /tmp/poll.stop ]; do if b=$(curl -sSf -m 3 http://${VIP}/ 2>>/tmp/poll.err); then echo "$b" >> /tmp/poll.ok; else echo x >> /tmp/poll.failed; fi; sleep 0.1; done`} >/dev/null 2>&1 &`);
-  return {
-    async stop() {
-      await lab.ssh("m1", sh`touch /tmp/poll.stop && sleep 1`);
-      const r = await lab.ssh("m1", sh`wc -l < /tmp/poll.ok 2>/dev/null || echo 0; wc -l < /tmp/poll.failed 2>/dev/null || echo 0; sort /tmp/poll.ok | uniq -c | tr '\n' ';'; cat /tmp/poll.err 2>/dev/null | tail -3`);
-      const [ok, failed, bodies] = r.stdout.split("\n");
-      return { ok: Number(ok), failed: Number(failed), bodies: `${bodies} ${r.stdout.split("\n").slice(3).join(" ")}` };
-    },
-  };
-}
-
 describe("Service on a Docker Swarm of 3 machines, through the real pulumi CLI", { timeout: 40 * 60_000 }, () => {
   before(async () => {
     lab = await bootTestLab("drovesw", 48, 3);
     v1 = await pushWebImage(lab.inventory.lab!.registry, "web", "v1", "hello v1\n");
     v2 = await pushWebImage(lab.inventory.lab!.registry, "web", "v2", "hello v2\n");
-    project = await TestProject.create("swarm.ts");
+    project = await TestProject.create("services.ts");
     // One replica per node (its published port): a roll stops one before it starts one.
-    expectOk(await project.config({ orchestrator: "swarm", image: v1.digestRef, replicas: "3", maxUnavailable: "1" }), "config");
+    expectOk(await project.config({ orchestrator: "swarm", managers: "1", image: v1.digestRef, replicas: "3", maxUnavailable: "1" }), "config");
     expectOk(await project.config({ greeting: SECRET }, true), "config --secret");
   });
 
