@@ -16,7 +16,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
+import { answersSsh } from "./service-checks";
 import { join } from "node:path";
 import { bootTestLab, eventually, expectOk, httpText, sh, TestProject, type CliResult, type TestLab } from "./harness";
 import { SshConnection } from "../src/ssh";
@@ -87,26 +87,6 @@ async function openGate(machine: string, gate: string): Promise<void> {
 /** Takes a machine off the lab's network (or puts it back): its link on the bridge goes down. */
 function cut(machine: string, off: boolean): void {
   execFileSync("ip", ["link", "set", `${PREFIX}-${machine}`, off ? "down" : "up"]);
-}
-
-/** Waits until a machine accepts TCP connections on port 22 again. */
-async function answersSsh(address: string): Promise<void> {
-  for (let i = 0; i < 120; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: address, port: 22, timeout: 1000 }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on("error", () => resolve(false));
-      s.on("timeout", () => {
-        s.destroy();
-        resolve(false);
-      });
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`${address}:22 did not answer again within a minute`);
 }
 
 function alive(pid: number): boolean {

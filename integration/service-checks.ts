@@ -55,7 +55,7 @@ export function cutLink(labPrefix: string, machine: string, off: boolean): void 
 
 /** Waits until a machine accepts TCP connections on port 22 again (its neighbour entry may be stale for a moment). */
 export async function answersSsh(address: string): Promise<void> {
-  for (let i = 0; i < 60; i++) {
+  for (let i = 0; i < 120; i++) {
     const ok = await new Promise<boolean>((resolve) => {
       const s = connect({ host: address, port: 22, timeout: 1000 }, () => {
         s.destroy();
@@ -70,5 +70,5 @@ export async function answersSsh(address: string): Promise<void> {
     if (ok) return;
     await new Promise((r) => setTimeout(r, 500));
   }
-  throw new Error(`${address}:22 did not answer again within a minute`);
+  throw new Error(`${address}:22 did not answer again within two minutes`);
 }
