@@ -31,6 +31,7 @@ import {
   secretsDir as secretsDirOf,
 } from "./operations";
 import { etcdDeleteCommand, etcdPutCommand, endpointKey, endpointPrefix, etcdListCommand, type EtcdAccess } from "./etcd";
+import { checkServiceSpec } from "./check";
 import { scheduleService, type ScheduleNode, type ScheduleService } from "./schedule";
 import { attestationRefusal } from "../attestation/provider";
 
@@ -81,8 +82,6 @@ export interface ServiceOutputs extends ServiceInputs {
   readonly endpoints: { node: string; slot: number; address: string; hostPorts: number[]; healthy: boolean }[];
 }
 
-const NAME = /^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$/;
-const RESTART: readonly RestartPolicy[] = ["no", "always", "on-failure", "unless-stopped"];
 
 /** The digest of everything whose change needs new replicas. */
 export function versionOf(i: Pick<ServiceInputs, "image" | "command" | "env" | "secrets" | "ports" | "healthCheck">): string {
@@ -359,49 +358,17 @@ async function removeAll(i: ServiceInputs, nodes: Record<string, ServiceNode>): 
 
 // ------------------------------------------------------------------ check
 
-function num(v: unknown, dflt: number): number {
-  return v === undefined ? dflt : Number(v);
-}
-
 function checkInputs(news: Record<string, unknown>, failures: Failures): ServiceInputs {
-  const name = news.name as string;
-  const cluster = news.cluster as string;
-  if (typeof name !== "string" || !NAME.test(name)) failures.push({ property: "name", reason: `\`name\` must be lower-case letters, digits and '-' (a DNS label, up to 42), but ${JSON.stringify(news.name)} was provided` });
-  if (typeof cluster !== "string" || !NAME.test(cluster)) failures.push({ property: "cluster", reason: `\`cluster\` must be lower-case letters, digits and '-', but ${JSON.stringify(news.cluster)} was provided` });
-  const nodes = (news.nodes ?? {}) as Record<string, ServiceNode>;
-  if (!Object.keys(nodes).length) failures.push({ property: "nodes", reason: "the cluster has no node: add hosts with cluster.addHost(host)" });
-  for (const [n, node] of Object.entries(nodes)) {
-    checkConnection(node.connection, failures, `nodes.${n}.connection`);
+  const spec = checkServiceSpec<ServiceNode>(news, failures);
+  for (const [n, node] of Object.entries(spec.nodes)) {
     if (!["docker", "podman"].includes(node.engine)) failures.push({ property: `nodes.${n}.engine`, reason: `node ${n} runs service replicas with "docker" or "podman", but ${JSON.stringify(node.engine)} was provided` });
   }
   const etcdIn = (news.etcd ?? {}) as EtcdAccess;
   if (!isUnknown(etcdIn)) checkConnection(etcdIn.connection, failures, "etcd.connection");
-  if (!isUnknown(news.image) && (typeof news.image !== "string" || !/^[a-z0-9][a-z0-9._\-/:@]*$/.test(news.image))) {
-    failures.push({ property: "image", reason: `\`image\` must be an image reference like registry:5000/web@sha256:..., but ${JSON.stringify(news.image)} was provided` });
-  }
-  const ports = ((news.ports ?? []) as Partial<ServicePort>[]).map((p) => ({ port: Number(p.port), targetPort: Number(p.targetPort), protocol: "tcp" as const }));
-  if (!ports.length) failures.push({ property: "ports", reason: "a service needs at least one port: ports: [{ port: 80, targetPort: 8080 }]" });
-  const health = (news.health ?? {}) as Partial<HealthTiming>;
-  const rollout = (news.rollout ?? {}) as Partial<ServiceInputs["rollout"]>;
-  const restart = (news.restart ?? "always") as RestartPolicy;
-  if (!RESTART.includes(restart)) failures.push({ property: "restart", reason: `\`restart\` must be one of ${RESTART.join(", ")}, but ${JSON.stringify(news.restart)} was provided` });
   return {
-    cluster,
-    name,
-    nodes,
+    ...spec,
     etcd: etcdIn,
-    image: news.image as string,
-    ...(news.command !== undefined ? { command: news.command as string[] } : {}),
-    env: (news.env ?? {}) as Record<string, string>,
-    secrets: (news.secrets ?? {}) as Record<string, string>,
-    ports,
-    ...(news.healthCheck !== undefined ? { healthCheck: news.healthCheck as HealthCheck } : {}),
-    health: { interval: num(health.interval, 2), timeout: num(health.timeout, 2), retries: num(health.retries, 3) },
-    restart,
-    rollout: { maxSurge: num(rollout.maxSurge, 1), maxUnavailable: num(rollout.maxUnavailable, 1) },
     scheduling: (news.scheduling ?? { services: [] }) as ServiceInputs["scheduling"],
-    vip: news.vip as string,
-    portBlock: Number(news.portBlock),
     placement: {},
     placementExplanation: [],
     proxyNodes: [],

@@ -12,6 +12,7 @@ import { applySteps, checkConnection, diffInputs, isUnknown, runChecked, withHos
 import { DroveError, HostError, isConnectError, reasonOf } from "../../src/errors";
 import { sh, type ShellCommand } from "../../src/quote";
 import { describeTarget, type SshConnection, type SshTarget } from "../../src/ssh";
+import { checkServiceSpec, num, SERVICE_NAME } from "../service/check";
 import { nodeServiceFactCommand, parseNodeServiceFact } from "../service/facts";
 import { nodeProxyRemovalSteps, nodeProxySteps, renderHaproxy, type HealthCheck, type HealthTiming, type ServicePort } from "../service/operations";
 import { infoProbe, nodesProbe, parseInfoProbe, parseNodesProbe, parseSecretsProbe, parseServiceProbe, parseSwarmProbe, parseTasksProbe, secretsProbe, serviceProbe, swarmProbe, tasksProbe } from "./facts";
@@ -41,7 +42,6 @@ import {
   type TaskFact,
 } from "./operations";
 
-const NAME = /^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$/;
 const NO_DOCKER = ["run Docker on the node (cluster.addHost(host, { runtime: ContainerRuntime.docker(host) }))", "check `systemctl status docker` there"];
 
 /** One Engine API call on a node: the answer's body, or an error naming the node, the call and the daemon's message. */
@@ -160,7 +160,7 @@ async function convergeSwarm(i: SwarmInputs, olds?: SwarmOutputs): Promise<Swarm
 
 function checkSwarm(news: Record<string, unknown>, failures: Failures): SwarmInputs {
   const cluster = news.cluster as string;
-  if (typeof cluster !== "string" || !NAME.test(cluster)) failures.push({ property: "cluster", reason: `\`cluster\` must be lower-case letters, digits and '-', but ${JSON.stringify(news.cluster)} was provided` });
+  if (typeof cluster !== "string" || !SERVICE_NAME.test(cluster)) failures.push({ property: "cluster", reason: `\`cluster\` must be lower-case letters, digits and '-', but ${JSON.stringify(news.cluster)} was provided` });
   const nodes = (news.nodes ?? {}) as Record<string, SwarmNodeInputs>;
   const managers = (news.managers ?? []) as string[];
   if (![1, 3, 5].includes(managers.length)) failures.push({ property: "managers", reason: `a swarm needs 1, 3 or 5 managers (a raft quorum), but ${managers.length} were given` });
@@ -436,55 +436,22 @@ async function removeService(i: SwarmServiceInputs): Promise<void> {
   );
 }
 
-function num(v: unknown, dflt: number): number {
-  return v === undefined ? dflt : Number(v);
-}
-
 function checkService(news: Record<string, unknown>, failures: Failures): SwarmServiceInputs {
-  const name = news.name as string;
-  const cluster = news.cluster as string;
-  if (typeof name !== "string" || !NAME.test(name)) failures.push({ property: "name", reason: `\`name\` must be lower-case letters, digits and '-' (a DNS label, up to 42), but ${JSON.stringify(news.name)} was provided` });
-  if (typeof cluster !== "string" || !NAME.test(cluster)) failures.push({ property: "cluster", reason: `\`cluster\` must be lower-case letters, digits and '-', but ${JSON.stringify(news.cluster)} was provided` });
-  const nodes = (news.nodes ?? {}) as Record<string, SwarmServiceNode>;
+  const spec = checkServiceSpec<SwarmServiceNode>(news, failures);
   const managers = (news.managers ?? {}) as Record<string, { connection: SshTarget }>;
-  if (!Object.keys(nodes).length) failures.push({ property: "nodes", reason: "the cluster has no node: add hosts with cluster.addHost(host)" });
   if (!Object.keys(managers).length) failures.push({ property: "managers", reason: "the swarm has no manager" });
-  for (const [n, node] of Object.entries(nodes)) checkConnection(node.connection, failures, `nodes.${n}.connection`);
   for (const [n, m] of Object.entries(managers)) checkConnection(m.connection, failures, `managers.${n}.connection`);
-  if (!isUnknown(news.image) && (typeof news.image !== "string" || !/^[a-z0-9][a-z0-9._\-/:@]*$/.test(news.image))) {
-    failures.push({ property: "image", reason: `\`image\` must be an image reference like registry:5000/web@sha256:..., but ${JSON.stringify(news.image)} was provided` });
-  }
-  const ports = ((news.ports ?? []) as Partial<ServicePort>[]).map((p) => ({ port: Number(p.port), targetPort: Number(p.targetPort), protocol: "tcp" as const }));
-  if (!ports.length) failures.push({ property: "ports", reason: "a service needs at least one port: ports: [{ port: 80, targetPort: 8080 }]" });
-  const health = (news.health ?? {}) as Partial<HealthTiming>;
-  const rollout = (news.rollout ?? {}) as Partial<SwarmServiceInputs["rollout"]>;
-  const restart = (news.restart ?? "always") as RestartPolicy;
-  if (!["no", "always", "on-failure", "unless-stopped"].includes(restart)) failures.push({ property: "restart", reason: `\`restart\` must be one of no, always, on-failure, unless-stopped, but ${JSON.stringify(news.restart)} was provided` });
   const global = news.global === true;
   const replicas = global ? undefined : num(news.replicas, 1);
   if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 0 && replicas <= 1000)) failures.push({ property: "replicas", reason: `\`replicas\` must be between 0 and 1000, but ${JSON.stringify(news.replicas)} was provided` });
-  const r = { maxSurge: num(rollout.maxSurge, 1), maxUnavailable: num(rollout.maxUnavailable, 1) };
-  if (r.maxSurge === 0 && r.maxUnavailable === 0) failures.push({ property: "rollout", reason: "`maxSurge` and `maxUnavailable` cannot both be 0" });
+  if (spec.rollout.maxSurge === 0 && spec.rollout.maxUnavailable === 0) failures.push({ property: "rollout", reason: "`maxSurge` and `maxUnavailable` cannot both be 0" });
   return {
-    cluster,
-    name,
+    ...spec,
     managers,
-    nodes,
-    image: news.image as string,
-    ...(news.command !== undefined ? { command: news.command as string[] } : {}),
-    env: (news.env ?? {}) as Record<string, string>,
-    secrets: (news.secrets ?? {}) as Record<string, string>,
-    ports,
-    ...(news.healthCheck !== undefined ? { healthCheck: news.healthCheck as HealthCheck } : {}),
-    health: { interval: num(health.interval, 2), timeout: num(health.timeout, 2), retries: num(health.retries, 3) },
-    restart,
     ...(replicas !== undefined ? { replicas } : {}),
     global,
     constraints: [...((news.constraints ?? []) as string[])].sort(),
-    rollout: r,
-    vip: news.vip as string,
-    portBlock: Number(news.portBlock),
-    proxyNodes: Object.keys(nodes).sort(),
+    proxyNodes: Object.keys(spec.nodes).sort(),
   };
 }
 
