@@ -14,7 +14,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { answersSsh } from "./service-checks";
 import { join } from "node:path";
@@ -24,7 +24,6 @@ import type { ShellCommand } from "../src/quote";
 import { pushWebImage, type TestImage } from "./fixtures";
 import { labUp } from "./lab/lab";
 import { run } from "./lab/system";
-import { offlineEnv } from "../src/toolchain";
 
 const PREFIX = "drovefa";
 const NET = 53;
@@ -60,17 +59,7 @@ async function unitState(machine: string, unit: string): Promise<string> {
 
 /** Starts `pulumi up --yes` in the background and waits until it is held at the slow step `gate` on `machine`. */
 async function upHeldAt(machine: string, gate: string): Promise<{ done: Promise<CliResult> }> {
-  const child = spawn("pulumi", ["up", "--yes", "--non-interactive", "--color=never"], {
-    cwd: project.dir,
-    env: { ...process.env, ...offlineEnv(), PULUMI_STACK: "it" },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<CliResult>((resolve) =>
-    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, output: `${stdout}\n${stderr}` })),
-  );
+  const { done } = project.pulumiInBackground(["up", "--yes"]);
   const state = await eventually(() => unitState(machine, `drovefa-gate-${gate}.service`), "activating", 600);
   if (state !== "activating") {
     const r = await Promise.race([done, new Promise<undefined>((res) => setTimeout(() => res(undefined), 1000))]);

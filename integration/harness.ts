@@ -4,7 +4,7 @@
  * and the real `pulumi` CLI run against it.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -74,6 +74,13 @@ export interface CliResult {
   readonly output: string;
 }
 
+/** A `pulumi` command running in the background (see {@link TestProject.pulumiInBackground}). */
+export interface BackgroundRun {
+  readonly pid: number;
+  readonly done: Promise<CliResult>;
+  kill(): void;
+}
+
 /** A throw-away Pulumi project running one of `integration/programs/*.ts`, with a stack. */
 export class TestProject {
   readonly dir: string;
@@ -115,6 +122,23 @@ export class TestProject {
         },
       );
     });
+  }
+
+  /**
+   * Starts the real `pulumi` CLI in the project in the background, as a
+   * second terminal would: its pid, a way to kill it, and its result when it
+   * ends (never a rejection).
+   */
+  pulumiInBackground(args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): BackgroundRun {
+    const child = spawn("pulumi", [...args, "--non-interactive", "--color=never"], { cwd: this.dir, env: { ...this.env, ...extraEnv } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const done = new Promise<CliResult>((resolve) =>
+      child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, output: `${stdout}\n${stderr}` })),
+    );
+    return { pid: child.pid!, done, kill: () => child.kill("SIGKILL") };
   }
 
   config(values: Record<string, string>, secret = false): Promise<CliResult> {

@@ -10,9 +10,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
-import { bootTestLab, eventually, expectOk, sh, TestProject, type CliResult, type TestLab } from "./harness";
-import { offlineEnv } from "../src/toolchain";
+import { execFileSync } from "node:child_process";
+import { bootTestLab, eventually, expectOk, sh, TestProject, type BackgroundRun, type CliResult, type TestLab } from "./harness";
 import { HOLDER_FILE } from "../src/ssh/lock";
 
 let lab: TestLab;
@@ -39,26 +38,9 @@ async function unitState(machine: string, unit: string): Promise<string> {
   return (await lab.ssh(machine, sh`systemctl is-active ${unit} 2>&1 || true`)).stdout.trim();
 }
 
-interface Running {
-  readonly pid: number;
-  readonly done: Promise<CliResult>;
-  kill(): void;
-}
-
 /** Starts `pulumi up --yes` of a project's stack in the background, as a second terminal would. */
-function startUp(project: TestProject, stack: string): Running {
-  const child = spawn("pulumi", ["up", "--yes", "--non-interactive", "--color=never"], {
-    cwd: project.dir,
-    env: { ...process.env, ...offlineEnv(), PULUMI_STACK: stack },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<CliResult>((resolve) =>
-    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, output: `${stdout}\n${stderr}` })),
-  );
-  return { pid: child.pid!, done, kill: () => child.kill("SIGKILL") };
+function startUp(project: TestProject, stack: string): BackgroundRun {
+  return project.pulumiInBackground(["up", "--yes"], { PULUMI_STACK: stack });
 }
 
 /** The processes a `pulumi` started (its language host, its provider plugins). */

@@ -14,6 +14,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { App, ContainerRuntime, Host, loadInventory } from "../../src";
+import { addGate } from "./gate";
 
 const config = new pulumi.Config();
 const tags = config.require("tags").split(",");
@@ -23,18 +24,7 @@ for (const m of loadInventory().machines) {
   for (const tag of tags) host.addFile(`file-${tag}`, { path: `/etc/drovefa-${tag}.conf`, content: `written by drove, ${tag}, on ${m.name}\n`, mode: "0644" });
   if (config.get("gateOn") !== m.name) continue;
   const gate = config.require("gate");
-  const unit = host.addUnit("gate", {
-    name: `drovefa-gate-${gate}.service`,
-    content: {
-      Unit: { Description: "drove integration test: a slow step, done when the test opens its gate" },
-      Service: {
-        Type: "oneshot",
-        RemainAfterExit: "yes",
-        ExecStart: `/bin/sh -c 'until [ -e /run/drovefa-gate-${gate} ]; do sleep 0.2; done'`,
-      },
-      Install: { WantedBy: "multi-user.target" },
-    },
-  });
+  const unit = addGate(host, "drovefa", gate);
   const image = config.get("image");
   if (image) {
     const web = ContainerRuntime.docker(host).addContainer("web", { image, ports: [{ host: 8080, container: 8080 }] });

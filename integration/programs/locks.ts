@@ -10,6 +10,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { App, Host, loadInventory } from "../../src";
+import { addGate } from "./gate";
 
 const config = new pulumi.Config();
 const stack = pulumi.getStack();
@@ -20,18 +21,7 @@ for (const m of loadInventory().machines) {
   const host = Host.fromInventory(app, m);
   host.addFile("file", { path: config.require("path"), content: `written by stack ${stack}\n`, mode: "0644" });
   if (config.get("gateOn") === m.name) {
-    host.addUnit("gate", {
-      name: `drovelk-gate-${config.require("gate")}.service`,
-      content: {
-        Unit: { Description: "drove integration test: a slow step, done when the test opens its gate" },
-        Service: {
-          Type: "oneshot",
-          RemainAfterExit: "yes",
-          ExecStart: `/bin/sh -c 'until [ -e /run/drovelk-gate-${config.require("gate")} ]; do sleep 0.2; done'`,
-        },
-        Install: { WantedBy: "multi-user.target" },
-      },
-    });
+    addGate(host, "drovelk", config.require("gate"));
   }
 }
 app.synth();
