@@ -1,7 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { Construct } from "constructs";
-import { appOf } from "../src/app";
+import { appOf, freeId } from "../src/app";
 import { ValidationError } from "../src/errors";
 import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { Host } from "./host";
@@ -87,7 +87,7 @@ export class Attestation extends Construct implements IResourceConstruct {
   private readonly _golden: Readonly<Record<number, string>> | undefined;
 
   constructor(scope: Construct, id: string, props: AttestationProps = {}) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     markResource(this);
     const where = this.node.path;
     const host = Host.of(scope);

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Construct } from "constructs";
-import { appOf } from "../src/app";
+import { appOf, freeId } from "../src/app";
 import { ValidationError } from "../src/errors";
 import { markResource, secretInput, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { validateCertificateOptions, type CertificateUsage } from "../src/tls";
@@ -35,7 +35,7 @@ abstract class Issued extends Construct implements IResourceConstruct {
   private readonly registered = new Promise<pulumi.CustomResource>((res) => (this.resolveRegistered = res));
 
   constructor(scope: Construct, id: string) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     markResource(this);
   }
 
@@ -87,7 +87,7 @@ export class CertificateAuthority extends Issued {
   readonly validityDays: number;
 
   constructor(scope: Construct, id: string, props: CertificateAuthorityProps = {}) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     Object.defineProperty(this, CA, { value: true });
     this.commonName = props.commonName ?? `drove CA ${this.node.path}`.slice(0, 64);
     this.validityDays = props.validityDays ?? 3650;
@@ -124,7 +124,7 @@ export class Certificate extends Issued {
   readonly validityDays: number;
 
   constructor(scope: Construct, id: string, props: CertificateProps & { readonly ca: CertificateAuthority }) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     if (!CertificateAuthority.isCertificateAuthority(props.ca)) {
       throw new ValidationError([`${this.node.path}: a Certificate is issued by a CertificateAuthority (ca.issue(...))`]);
     }

@@ -9,6 +9,7 @@ import type { ContainerRuntime } from "./container-runtime";
 import { Host } from "./host";
 import { Package } from "./package";
 import { Service, type ServiceProps } from "./service";
+import { freeId } from "../src/app";
 
 export { ETCD_KEY_PREFIX, clusterKeyPrefix, servicesKeyPrefix, serviceEndpointsPrefix, serviceEndpointKey } from "../providers/etcd/keys";
 
@@ -89,7 +90,7 @@ export class Cluster extends Construct {
   private readonly clientCerts = new Map<string, Certificate>();
 
   constructor(scope: Construct, id: string, props: ClusterProps) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     Object.defineProperty(this, CLUSTER, { value: true });
     const where = this.node.path;
     const errors: string[] = [];
@@ -245,7 +246,7 @@ export class EtcdControlPlane extends Construct implements IResourceConstruct {
   private readonly admin: Certificate;
 
   constructor(scope: Construct, id: string, cluster: Cluster) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     markResource(this);
     this.cluster = cluster;
     this.admin = cluster.clientCertificate("drove");
@@ -299,7 +300,7 @@ export class SwarmControlPlane extends Construct implements IResourceConstruct {
   private readonly cluster: Cluster;
 
   constructor(scope: Construct, id: string, cluster: Cluster) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     markResource(this);
     this.cluster = cluster;
   }

@@ -6,6 +6,7 @@ import { Image, type ImageProps } from "./image";
 import { Network, type NetworkProps } from "./network";
 import { Volume, type VolumeProps } from "./volume";
 import { Host } from "./host";
+import { freeId } from "../src/app";
 
 /** The container engines drove drives. */
 export type ContainerEngine = "docker" | "podman" | "systemd" | "containerd";
@@ -65,7 +66,7 @@ export class ContainerRuntime extends Construct implements IResourceConstruct {
   readonly engine: ContainerEngine;
 
   constructor(scope: Construct, id: string, props: ContainerRuntimeProps) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     Object.defineProperty(this, RUNTIME, { value: true });
     markResource(this);
     const host = Host.of(scope);

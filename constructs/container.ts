@@ -6,6 +6,7 @@ import { ContainerRuntime } from "./container-runtime";
 import { imageOf } from "./image";
 import { Network } from "./network";
 import { Volume } from "./volume";
+import { freeId } from "../src/app";
 
 export interface PortMappingProps {
   /** Port on the host. */
@@ -66,7 +67,7 @@ export class Container extends Construct implements IResourceConstruct {
   private readonly props: ContainerProps;
 
   constructor(scope: Construct, id: string, props: ContainerProps) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     markResource(this);
     const where = this.node.path;
     let runtime: ContainerRuntime | undefined;

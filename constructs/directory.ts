@@ -4,6 +4,7 @@ import { ownershipErrors, pathErrors } from "../src/validation";
 import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { File } from "./file";
 import { Host } from "./host";
+import { freeId } from "../src/app";
 
 export interface DirectoryProps {
   /** Absolute path on the machine, like `/srv/app`. Not `/`. */
@@ -60,7 +61,7 @@ export class Directory extends Construct implements IResourceConstruct {
   readonly recursive: boolean;
 
   constructor(scope: Construct, id: string, props: DirectoryProps) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     markResource(this);
     const where = this.node.path;
     const host = Host.of(scope);

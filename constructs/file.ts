@@ -4,6 +4,7 @@ import { ValidationError } from "../src/errors";
 import { ownershipErrors, pathErrors } from "../src/validation";
 import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { Host } from "./host";
+import { freeId } from "../src/app";
 
 export interface FileProps {
   /** Absolute path on the machine, like `/etc/motd`. */
@@ -42,7 +43,7 @@ export class File extends Construct implements IResourceConstruct {
   private readonly content: pulumi.Input<string>;
 
   constructor(scope: Construct, id: string, props: FileProps) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     markResource(this);
     const where = this.node.path;
     const host = Host.of(scope);

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import { Construct } from "constructs";
-import { appOf } from "../src/app";
+import { appOf, freeId } from "../src/app";
 import { ValidationError } from "../src/errors";
 import type { HostFacts } from "../providers/host/facts";
 import { loadInventory, type InventoryMachine } from "../src/inventory";
@@ -101,7 +101,7 @@ export class Host extends Construct implements IResourceConstruct {
   private readonly _labels: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: HostProps) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     Object.defineProperty(this, HOST, { value: true });
     markResource(this);
     const errors: string[] = [];

@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { Construct } from "constructs";
-import { appOf } from "../src/app";
+import { appOf, freeId } from "../src/app";
 import { ValidationError } from "../src/errors";
 import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { ContainerRuntime } from "./container-runtime";
@@ -35,7 +35,7 @@ export class Image extends Construct implements IResourceConstruct {
   private readonly props: ImageProps;
 
   constructor(scope: Construct, id: string, props: ImageProps) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     markResource(this);
     const runtime = ContainerRuntime.isContainerRuntime(scope) ? scope : undefined;
     if (!runtime || runtime.engine === "systemd" || runtime.engine === "containerd") {

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Construct } from "constructs";
-import { appOf } from "../src/app";
+import { appOf, freeId } from "../src/app";
 import { isCidr, overlaps, parseCidr, type Cidr } from "../src/cidr";
 import { ValidationError } from "../src/errors";
 import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
@@ -72,7 +72,7 @@ export class Network extends Construct implements IResourceConstruct {
   private readonly cidr: Cidr | undefined;
 
   constructor(scope: Construct, id: string, props: NetworkProps = {}) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     Object.defineProperty(this, NETWORK, { value: true });
     markResource(this);
     const where = this.node.path;

@@ -5,6 +5,7 @@ import { ValidationError } from "../src/errors";
 import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { Attestation } from "./attestation";
 import type { Host } from "./host";
+import { freeId } from "../src/app";
 
 /** A user the image creates at first boot. */
 export interface OsImageUser {
@@ -120,7 +121,7 @@ export class OsImage extends Construct {
   private readonly _hosts: HostImage[] = [];
 
   constructor(scope: Construct, id: string, props: OsImageProps = {}) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     const where = this.node.path;
     const errors: string[] = [];
     const name = props.name ?? id;
@@ -377,7 +378,7 @@ export class HostImage extends Construct implements IResourceConstruct {
   private readonly previous: HostImage | undefined;
 
   constructor(host: Host, id: string, image: OsImage, previous: HostImage | undefined) {
-    super(host, id);
+    super(host, freeId(host, id));
     markResource(this);
     this.host = host;
     this.image = image;

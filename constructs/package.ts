@@ -2,6 +2,7 @@ import { Construct } from "constructs";
 import { ValidationError } from "../src/errors";
 import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import { Host } from "./host";
+import { freeId } from "../src/app";
 
 export interface PackageProps {
   /** The Debian package, like "curl". @default - the construct id */
@@ -28,7 +29,7 @@ export class Package extends Construct implements IResourceConstruct {
   readonly version: string | undefined;
 
   constructor(scope: Construct, id: string, props: PackageProps = {}) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     markResource(this);
     const where = this.node.path;
     const host = Host.of(scope);

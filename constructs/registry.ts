@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import bcrypt from "bcryptjs";
 import { Construct, type IConstruct } from "constructs";
 import * as yaml from "js-yaml";
-import { appOf } from "../src/app";
+import { appOf, freeId } from "../src/app";
 import { ValidationError } from "../src/errors";
 import { secretInput, type ResourceSpec } from "../src/resource";
 import { pathErrors } from "../src/validation";
@@ -190,7 +190,7 @@ export class Registry extends Construct {
   private readonly files: File[] = [];
 
   constructor(scope: Construct, id: string, props: RegistryProps = {}) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     Object.defineProperty(this, REGISTRY, { value: true });
     const where = this.node.path;
     const errors: string[] = [];
@@ -387,7 +387,7 @@ class RegistryTrustStore extends Construct {
   readonly roots: Record<keyof typeof TRUST_ROOTS, Directory>;
   readonly host: Host;
   private constructor(host: Host, id: string) {
-    super(host, id);
+    super(host, freeId(host, id));
     this.host = host;
     this.roots = {
       docker: new ManagedDirectory(this, "docker", { path: TRUST_ROOTS.docker, mode: "0755" }),
@@ -410,7 +410,7 @@ export class RegistryTrust extends Construct {
   readonly _files: File[] = [];
 
   constructor(scope: Construct, id: string, registry: Registry) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     const store = scope as RegistryTrustStore;
     this.registry = registry;
     this.host = store.host;
@@ -452,7 +452,7 @@ export class RegistryCredentials extends Construct {
   readonly file: File;
 
   private constructor(host: Host, id: string) {
-    super(host, id);
+    super(host, freeId(host, id));
     this.host = host;
     const dir = new ManagedDirectory(this, "dir", { path: CREDENTIALS_DIR, mode: "0700" });
     this.file = new ManagedFile(this, "config", { path: CREDENTIALS_FILE, content: "", mode: "0600" }, () => this.render());

@@ -8,6 +8,7 @@ import type { ContainerRuntime } from "./container-runtime";
 import type { Host } from "./host";
 import { imageOf } from "./image";
 import { Attestation } from "./attestation";
+import { freeId } from "../src/app";
 
 /** One port of a service. */
 export interface ServicePortProps {
@@ -139,7 +140,7 @@ export class Service extends Construct implements IResourceConstruct {
   private readonly cert: { readonly certPem: pulumi.Input<string>; readonly keyPem: pulumi.Input<string> } | undefined;
 
   constructor(cluster: ServiceCluster, id: string, props: ServiceProps) {
-    super(cluster as unknown as Construct, id);
+    super(cluster as unknown as Construct, freeId(cluster as unknown as Construct, id));
     Object.defineProperty(this, SERVICE, { value: true });
     markResource(this);
     const where = this.node.path;

@@ -6,6 +6,7 @@ import { unitPath } from "../providers/systemd-unit/facts";
 import { renderUnitFile, unitNameProblem, unitSectionsProblems, unitTextProblems, type UnitSections } from "../providers/systemd-unit/unit-file";
 import { File } from "./file";
 import { Host } from "./host";
+import { freeId } from "../src/app";
 
 export type { UnitSection, UnitSections, UnitValue } from "../providers/systemd-unit/unit-file";
 
@@ -84,7 +85,7 @@ export class SystemdUnit extends Construct implements IResourceConstruct {
   private readonly content: pulumi.Input<string>;
 
   constructor(scope: Construct, id: string, props: SystemdUnitProps) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     markResource(this);
     const where = this.node.path;
     const host = Host.of(scope);

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Construct } from "constructs";
-import { appOf } from "../src/app";
+import { appOf, freeId } from "../src/app";
 import { ValidationError } from "../src/errors";
 import { markResource, type IResourceConstruct, type ResourceSpec } from "../src/resource";
 import type { ContainerRuntime } from "./container-runtime";
@@ -50,7 +50,7 @@ export class Volume extends Construct implements IResourceConstruct {
   private readonly _labels: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: VolumeProps = {}) {
-    super(scope, id);
+    super(scope, freeId(scope, id));
     Object.defineProperty(this, VOLUME, { value: true });
     markResource(this);
     const where = this.node.path;

@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { App } from "./app";
+import { App, registrationOrder } from "./app";
+import { ValidationError } from "./errors";
+import { isResourceConstruct } from "./resource";
 import { Construct } from "constructs";
 import { File } from "../constructs/file";
+import { ContainerRuntime } from "../constructs/container-runtime";
 import { hostIn } from "../constructs/testing";
 
 describe("App.validate: dependency cycles", () => {
@@ -43,5 +46,84 @@ describe("App.validate: dependency cycles", () => {
     const b = host.addFile("b", { path: "/etc/b", content: "b" });
     b.node.addDependency(a);
     assert.deepEqual(app.validate(), []);
+  });
+});
+
+describe("App.synth: what each resource waits for", () => {
+  const order = (app: App) => registrationOrder(app.node.findAll().filter(isResourceConstruct).map((c) => ({ construct: c, spec: c._toSpec() })));
+  const paths = (cs: readonly Construct[]) => cs.map((c) => c.node.path);
+
+  it("registers a resource after one it waits for, even when that one was declared later", () => {
+    // given: b declared first, waiting for a
+    const app = new App();
+    const host = hostIn(app);
+    const b = host.addFile("b", { path: "/etc/b", content: "b" });
+    const a = host.addFile("a", { path: "/etc/a", content: "a" });
+    b.node.addDependency(a);
+    // when
+    const specs = order(app);
+    // then
+    const at = (p: string) => specs.findIndex((s) => s.construct.node.path === p);
+    assert.ok(at("web1") < at("web1/a") && at("web1/a") < at("web1/b"), paths(specs.map((s) => s.construct)).join(", "));
+    assert.deepEqual(paths(specs[at("web1/b")].waitsFor), ["web1/a"]);
+  });
+
+  it("expands a dependency on a group of constructs to every resource inside it", () => {
+    // given: a waits for a group holding b and c
+    const app = new App();
+    const host = hostIn(app);
+    const a = host.addFile("a", { path: "/etc/a", content: "a" });
+    const group = new Construct(host, "group");
+    new File(group, "b", { path: "/etc/b", content: "b" });
+    new File(group, "c", { path: "/etc/c", content: "c" });
+    a.node.addDependency(group);
+    // when
+    const specs = order(app);
+    // then
+    const spec = specs.find((s) => s.construct === a)!;
+    assert.deepEqual(paths(spec.waitsFor).sort(), ["web1/group/b", "web1/group/c"]);
+    assert.ok(specs.indexOf(spec) > specs.findIndex((s) => s.construct.node.path === "web1/group/c"));
+  });
+
+  it("adds nothing for a dependency on a group the resource belongs to (so siblings doing so make no cycle)", () => {
+    const app = new App();
+    const host = hostIn(app);
+    const group = new Construct(host, "group");
+    const b = new File(group, "b", { path: "/etc/b", content: "b" });
+    const c = new File(group, "c", { path: "/etc/c", content: "c" });
+    b.node.addDependency(group);
+    c.node.addDependency(group);
+    assert.deepEqual(app.validate(), []);
+    assert.deepEqual(paths(order(app).find((s) => s.construct === b)!.waitsFor), []);
+  });
+
+  it("keeps a dependency on a resource that is an ancestor but not the Pulumi parent (a Container on its runtime)", () => {
+    const app = new App();
+    const host = hostIn(app);
+    const web = ContainerRuntime.docker(host).addContainer("web", { image: "registry:5000/web@sha256:" + "a".repeat(64) });
+    const specs = order(app);
+    const spec = specs.find((s) => s.construct === web)!;
+    assert.ok(paths(spec.waitsFor).includes("web1/docker"), paths(spec.waitsFor).join(", "));
+    assert.ok(specs.indexOf(spec) > specs.findIndex((s) => s.construct.node.path === "web1/docker"));
+  });
+
+  it("refuses a host that waits for a resource on itself, naming the cycle", () => {
+    const app = new App();
+    const host = hostIn(app);
+    const a = host.addFile("a", { path: "/etc/a", content: "a" });
+    host.node.addDependency(a);
+    assert.throws(() => order(app), /web1: resources wait for each other in a cycle \(web1 -> web1\/a -> web1\)/);
+  });
+});
+
+describe("construct ids", () => {
+  it("refuses a second construct with a sibling's id, naming its path and the fix", () => {
+    const app = new App();
+    const host = hostIn(app);
+    host.addFile("motd", { path: "/etc/motd", content: "a" });
+    assert.throws(
+      () => host.addFile("motd", { path: "/etc/motd2", content: "b" }),
+      (e: Error) => e instanceof ValidationError && /web1\/motd: a File with the id "motd" already exists under web1; give each construct an id of its own among its siblings/.test(e.message),
+    );
   });
 });

@@ -76,11 +76,11 @@ export class App extends Construct {
       return new Map();
     }
     const byPath = new Map<string, pulumi.CustomResource>();
-    for (const { construct, spec } of specs) {
+    for (const { construct, spec, waitsFor } of registrationOrder(specs)) {
       const parent = spec.parent ? this.resources.get(spec.parent) : undefined;
       const props: pulumi.Inputs = { ...spec.props };
       for (const o of spec.outputs ?? []) if (!(o in props)) props[o] = undefined;
-      const deps = [parent, ...(spec.dependsOn ?? []).map((c) => this.resources.get(c))].filter((r): r is pulumi.CustomResource => r !== undefined);
+      const deps = [parent, ...waitsFor.map((c) => this.resources.get(c))].filter((r): r is pulumi.CustomResource => r !== undefined);
       const res = new DroveResource(spec.type, construct.node.path, props, parent ? { parent, dependsOn: deps } : { dependsOn: deps });
       this.resources.set(construct, res);
       (construct as { _registered?: (r: pulumi.CustomResource) => void })._registered?.(res);
@@ -175,8 +175,7 @@ export function dependencyCycles(constructs: readonly IResourceConstruct[]): str
   const members = new Set<IConstruct>(constructs);
   for (const c of constructs) {
     // What waits for what, as the program said it (rendered specs add more, but never a cycle on their own).
-    const deps = c.node.dependencies.flatMap((d) => (members.has(d) ? [d] : d.node.findAll().filter((x) => members.has(x))));
-    edges.set(c, [...new Set(deps)].filter((d) => d !== c));
+    edges.set(c, [...new Set(c.node.dependencies.flatMap((d) => dependencyTargets(c, d, members)))]);
   }
   const state = new Map<IConstruct, 1 | 2>();
   const errors: string[] = [];
@@ -207,4 +206,70 @@ export function appOf(c: IConstruct): App {
   const root = c.node.root;
   if (!App.isApp(root)) throw new ValidationError([`${c.node.path}: drove constructs must live in a drove App (new App())`]);
   return root;
+}
+
+/**
+ * The id a new construct takes under `scope`, checked first so that a second
+ * construct with a sibling's id is refused with the path and the fix (the
+ * constructs package would throw its own bare error, with a stack trace).
+ */
+export function freeId(scope: IConstruct, id: string): string {
+  const taken = scope.node.tryFindChild(id);
+  if (taken) {
+    const path = scope.node.path ? `${scope.node.path}/${id}` : id;
+    const where = scope.node.path ? `under ${scope.node.path}` : "at the top of the App";
+    throw new ValidationError([`${path}: a ${kindOf(taken)} with the id "${id}" already exists ${where}; give each construct an id of its own among its siblings`]);
+  }
+  return id;
+}
+
+function kindOf(c: IConstruct): string {
+  return c.constructor?.name && c.constructor.name !== "Object" ? c.constructor.name : "construct";
+}
+
+/**
+ * The resource constructs that a dependency of `c` on `d` stands for: `d`
+ * itself if it renders to a resource, else (as in the AWS CDK) every resource
+ * inside it (a Registry, a Cluster, any group of constructs). Waiting for a
+ * group one belongs to adds nothing (so siblings doing so make no cycle).
+ */
+export function dependencyTargets(c: IConstruct, d: IConstruct, members: ReadonlySet<IConstruct>): IConstruct[] {
+  // A resource, even an ancestor that is not the Pulumi parent (a Container waits for its ContainerRuntime).
+  if (members.has(d)) return d === c ? [] : [d];
+  if (c.node.scopes.includes(d)) return [];
+  return d.node.findAll().filter((x) => members.has(x));
+}
+
+/**
+ * The specs in an order Pulumi can register them in: each after its parent
+ * and after everything it waits for (its spec's `dependsOn` and its
+ * `node.addDependency` calls, groups expanded), with what it waits for
+ * resolved to resource constructs. Pulumi takes a dependency only on a
+ * resource already registered, so an edge to one registered later would be
+ * lost without this order.
+ */
+export function registrationOrder(specs: { construct: IConstruct; spec: ResourceSpec }[]): { construct: IConstruct; spec: ResourceSpec; waitsFor: IConstruct[] }[] {
+  const members = new Set(specs.map((s) => s.construct));
+  const byConstruct = new Map(specs.map((s) => [s.construct, s]));
+  const waits = new Map<IConstruct, IConstruct[]>();
+  for (const { construct, spec } of specs) {
+    const all = [...(spec.dependsOn ?? []), ...construct.node.dependencies].flatMap((d) => dependencyTargets(construct, d, members));
+    waits.set(construct, [...new Set(all)]);
+  }
+  const out: { construct: IConstruct; spec: ResourceSpec; waitsFor: IConstruct[] }[] = [];
+  const state = new Map<IConstruct, 1 | 2>();
+  const visit = (c: IConstruct, path: IConstruct[]): void => {
+    if (state.get(c) === 2) return;
+    if (state.get(c) === 1) {
+      const cycle = [...path.slice(path.indexOf(c)), c].map((x) => x.node.path);
+      throw new ValidationError([`${c.node.path}: resources wait for each other in a cycle (${cycle.join(" -> ")}), so none can be made first; remove one of these dependencies`]);
+    }
+    state.set(c, 1);
+    const s = byConstruct.get(c)!;
+    for (const d of [...(s.spec.parent && members.has(s.spec.parent) ? [s.spec.parent] : []), ...waits.get(c)!]) visit(d, [...path, c]);
+    state.set(c, 2);
+    out.push({ ...s, waitsFor: waits.get(c)! });
+  };
+  for (const { construct } of specs) visit(construct, []);
+  return out;
 }
