@@ -26,6 +26,9 @@ import { caKind, certificateKind } from "./tls/provider";
 import { attestationKind } from "./attestation/provider";
 import { osImageKind } from "./os-image/provider";
 import { pool } from "./common";
+import { traceEvent, traced, tracing } from "../src/trace";
+
+traceEvent(`provider loaded, ${Math.round(performance.now())} ms after start`);
 
 const kinds: readonly AnyKind[] = [hostKind, reachabilityKind, barrierKind, fileKind, packageKind, directoryKind, unitKind, runtimeKind, containerKind, imageKind, serviceKind, networkKind, volumeKind, etcdClusterKind, swarmKind, swarmServiceKind, caKind, certificateKind, attestationKind, osImageKind];
 const byToken = new Map(kinds.map((k) => [k.token, k]));
@@ -80,7 +83,7 @@ async function keepingSecrets<T>(kind: AnyKind, args: readonly unknown[], call: 
 
 const version = JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")).version as string;
 
-const drove: provider.Provider = {
+const calls: provider.Provider = {
   version,
   async check(urn, olds, news) {
     const kind = kindOf(urn);
@@ -125,5 +128,24 @@ const drove: provider.Provider = {
   },
 };
 
-process.on("exit", () => pool.closeAll());
+/** With DROVE_TRACE, each call's start and end are recorded (type and name only). */
+function withTrace(p: provider.Provider): provider.Provider {
+  if (!tracing) return p;
+  const out: Record<string, unknown> = { ...p };
+  for (const op of ["check", "diff", "create", "read", "update", "delete"] as const) {
+    const f = p[op] as ((...args: unknown[]) => Promise<unknown>) | undefined;
+    if (!f) continue;
+    out[op] = (...args: unknown[]) => {
+      const urn = String(args[op === "check" || op === "create" ? 0 : 1]);
+      return traced(`${op} ${urn.split("::").slice(2).join("::")}`, () => f.apply(p, args));
+    };
+  }
+  return out as unknown as provider.Provider;
+}
+
+const drove = withTrace(calls);
+process.on("exit", () => {
+  pool.closeAll();
+  traceEvent("provider exits");
+});
 void provider.main(drove, process.argv.slice(2));

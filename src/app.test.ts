@@ -127,3 +127,29 @@ describe("construct ids", () => {
     );
   });
 });
+
+describe("App.synth: stack traces", () => {
+  it("registers without Pulumi's per-promise stack traces and gives the program its limit back", () => {
+    // given a program with its own limit
+    const app = new App();
+    hostIn(app).addFile("a", { path: "/etc/a", content: "a" });
+    const before = Error.stackTraceLimit;
+    Error.stackTraceLimit = 17;
+    let during: number | undefined;
+    const original = App.prototype["register" as keyof App] as unknown as (...a: unknown[]) => void;
+    (App.prototype as unknown as Record<string, unknown>).register = function (this: App, ...a: unknown[]) {
+      during = Error.stackTraceLimit;
+      return original.apply(this, a);
+    };
+    try {
+      // when
+      app.synth();
+      // then
+      assert.equal(during, 0);
+      assert.equal(Error.stackTraceLimit, 17);
+    } finally {
+      (App.prototype as unknown as Record<string, unknown>).register = original;
+      Error.stackTraceLimit = before;
+    }
+  });
+});

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Construct, type IConstruct } from "constructs";
 import * as yaml from "js-yaml";
 import { ValidationError } from "./errors";
+import { traceEvent } from "./trace";
 import { DroveResource, isResourceConstruct, isSecretInput, type IResourceConstruct, type ResourceSpec } from "./resource";
 
 export interface AppProps {
@@ -55,6 +56,7 @@ export class App extends Construct {
   synth(): ReadonlyMap<string, pulumi.CustomResource> {
     if (this.synthesized) throw new ValidationError(["synth() was called twice on one App; call it once, after building the tree"]);
     this.synthesized = true;
+    traceEvent(`synth begins, ${Math.round(performance.now())} ms after the program's start`);
     const errors = this.validate();
     if (errors.length) throw new ValidationError(errors);
     const specs = this.node
@@ -76,7 +78,26 @@ export class App extends Construct {
       return new Map();
     }
     const byPath = new Map<string, pulumi.CustomResource>();
-    for (const { construct, spec, waitsFor } of registrationOrder(specs)) {
+    const order = registrationOrder(specs);
+    // Pulumi's SDK records a stack trace for every promise of every resource
+    // it registers, source-mapped (for its leak reports and source
+    // positions): most of synth's time, and growing with the fleet. drove
+    // needs none of them, so registration runs without; the limit is back as
+    // soon as it is done.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      this.register(order, byPath);
+      this.registerReachability(specs);
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
+    traceEvent(`synth ends: ${this.resources.size} resources registered`);
+    return byPath;
+  }
+
+  private register(order: ReturnType<typeof registrationOrder>, byPath: Map<string, pulumi.CustomResource>): void {
+    for (const { construct, spec, waitsFor } of order) {
       const parent = spec.parent ? this.resources.get(spec.parent) : undefined;
       const props: pulumi.Inputs = { ...spec.props };
       for (const o of spec.outputs ?? []) if (!(o in props)) props[o] = undefined;
@@ -86,8 +107,6 @@ export class App extends Construct {
       (construct as { _registered?: (r: pulumi.CustomResource) => void })._registered?.(res);
       byPath.set(construct.node.path, res);
     }
-    this.registerReachability(specs);
-    return byPath;
   }
 
   /**

@@ -1,3 +1,4 @@
+import { traced } from "../trace";
 import { createHash } from "node:crypto";
 import pLimit from "p-limit";
 import { ConnectError, HostError } from "../errors";
@@ -56,7 +57,7 @@ export class SshPool {
   /** A connection to the target; in a run that locks, only once the machine's lock is held. */
   async get(target: SshTarget): Promise<SshConnection> {
     const conn = await this.connect(target);
-    if (this.holder) await this.lock(target, conn, this.holder);
+    if (this.holder) await traced(`lock ${describeTarget(target)}`, () => this.lock(target, conn, this.holder!));
     return conn;
   }
 
@@ -103,8 +104,8 @@ export class SshPool {
     let last: unknown;
     for (let i = 1; i <= attempts; i++) {
       try {
-        const conn = await SshConnection.open(target);
         const name = describeTarget(target);
+        const conn = await traced(`ssh connect ${name}`, () => SshConnection.open(target));
         this.opened.set(name, (this.opened.get(name) ?? 0) + 1);
         return conn;
       } catch (err) {

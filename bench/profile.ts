@@ -1,0 +1,49 @@
+/**
+ * `node --import tsx bench/profile.ts <machines>`: a lab of the benchmark's
+ * workload left running, for looking into where a no-change run spends its
+ * time (CPU profiles, strace...). Prints the project folder and the
+ * environment to run `pulumi` in it; `--down` tears the lab down.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { packageRoot } from "../src/paths";
+import { BenchLab } from "./lab";
+import { TOOLS, type Installed } from "./tools";
+
+const stateDir = "/tmp/drove-profile";
+const lab = new BenchLab({ prefix: "drovepf", net: 60, stateDir });
+
+async function main(): Promise<void> {
+  if (process.argv.includes("--down")) {
+    console.log((await lab.down()).join("\n") || "lab down, nothing left");
+    return;
+  }
+  const machines = Number(process.argv[2] ?? 10);
+  const out = execFileSync("bash", [join(packageRoot, "bench", "setup.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  const installed = Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)])) as unknown as Installed;
+  await lab.fresh(machines);
+  const dir = join(stateDir, "project");
+  mkdirSync(dir, { recursive: true });
+  const run = TOOLS.find((t) => t.name === "drove")!.start({ inventory: lab.inventory, image: lab.image, dir, installed, timeoutMs: 30 * 60_000 });
+  await run.prepare();
+  const r = await run.apply(1);
+  if (r.code !== 0) throw new Error(r.output);
+  const env = {
+    PULUMI_BACKEND_URL: `file://${join(dir, "backend")}`,
+    PULUMI_CONFIG_PASSPHRASE: "drove-bench",
+    PULUMI_HOME: installed.PULUMI_HOME,
+    PULUMI_STACK: "bench",
+    DROVE_STATE: stateDir,
+  };
+  writeFileSync(join(stateDir, "env.sh"), Object.entries(env).map(([k, v]) => `export ${k}='${v}'`).join("\n") + "\n");
+  console.log(`applied in ${r.seconds.toFixed(1)} s; project ${dir}; eval "$(npx drove env)"; . ${join(stateDir, "env.sh")}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
