@@ -2,12 +2,24 @@
  * Certificates for drove's own CAs: pure, no SSH, no openssl subprocess.
  * ECDSA P-256 keys from node's webcrypto, X.509 by `@peculiar/x509`.
  */
-import "reflect-metadata";
 import { X509Certificate as NodeX509, createHash, createPrivateKey, webcrypto } from "node:crypto";
 import { isIP } from "node:net";
-import * as x509 from "@peculiar/x509";
+import type * as X509 from "@peculiar/x509";
 
-x509.cryptoProvider.set(webcrypto as never);
+let loaded: typeof X509 | undefined;
+
+/**
+ * `@peculiar/x509`, loaded on first use: about 0.1 s of start-up that a
+ * program or a provider without certificates never needs.
+ */
+function x509(): typeof X509 {
+  if (!loaded) {
+    require("reflect-metadata");
+    loaded = require("@peculiar/x509") as typeof X509;
+    loaded.cryptoProvider.set(webcrypto as never);
+  }
+  return loaded;
+}
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
@@ -109,11 +121,11 @@ async function newKeys(): Promise<CryptoKeyPair> {
 
 async function keyPem(key: CryptoKey): Promise<string> {
   const der = await webcrypto.subtle.exportKey("pkcs8", key);
-  return x509.PemConverter.encode(der, "PRIVATE KEY") + "\n";
+  return x509().PemConverter.encode(der, "PRIVATE KEY") + "\n";
 }
 
 async function importKey(pem: string): Promise<CryptoKey> {
-  const der = x509.PemConverter.decode(pem)[0];
+  const der = x509().PemConverter.decode(pem)[0];
   if (!der) throw new Error("the CA's private key is not a PEM block");
   return webcrypto.subtle.importKey("pkcs8", der, ALG, false, ["sign"]);
 }
@@ -133,15 +145,15 @@ function validity(days: number): { notBefore: Date; notAfter: Date } {
 export async function createCa(opts: CreateCaOptions): Promise<KeyPair> {
   check({ commonName: opts.commonName, validityDays: opts.validityDays });
   const keys = await newKeys();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+  const cert = await x509().X509CertificateGenerator.createSelfSigned({
     name: cn(opts.commonName),
     keys,
     signingAlgorithm: ALG,
     ...validity(opts.validityDays ?? 3650),
     extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      new (x509()).BasicConstraintsExtension(true, 0, true),
+      new (x509()).KeyUsagesExtension(x509().KeyUsageFlags.keyCertSign | x509().KeyUsageFlags.cRLSign | x509().KeyUsageFlags.digitalSignature, true),
+      await x509().SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
   return { certPem: cert.toString("pem") + "\n", keyPem: await keyPem(keys.privateKey) };
@@ -150,23 +162,23 @@ export async function createCa(opts: CreateCaOptions): Promise<KeyPair> {
 /** A leaf certificate signed by `ca`, with a new key, for TLS servers and/or clients. */
 export async function issueCertificate(opts: IssueCertificateOptions): Promise<KeyPair> {
   check(opts);
-  const caCert = new x509.X509Certificate(opts.ca.certPem);
+  const caCert = new (x509()).X509Certificate(opts.ca.certPem);
   const caKey = await importKey(opts.ca.keyPem);
   const keys = await newKeys();
-  const names: x509.JsonGeneralName[] = [
+  const names: X509.JsonGeneralName[] = [
     ...(opts.dnsNames ?? []).map((value) => ({ type: "dns" as const, value })),
     ...(opts.ipAddresses ?? []).map((value) => ({ type: "ip" as const, value })),
   ];
-  const eku = [...new Set(opts.usages)].map((u) => (u === "server" ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth));
-  const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-    new x509.ExtendedKeyUsageExtension(eku, false),
-    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
+  const eku = [...new Set(opts.usages)].map((u) => (u === "server" ? x509().ExtendedKeyUsage.serverAuth : x509().ExtendedKeyUsage.clientAuth));
+  const extensions: X509.Extension[] = [
+    new (x509()).BasicConstraintsExtension(false, undefined, true),
+    new (x509()).KeyUsagesExtension(x509().KeyUsageFlags.digitalSignature | x509().KeyUsageFlags.keyEncipherment, true),
+    new (x509()).ExtendedKeyUsageExtension(eku, false),
+    await x509().SubjectKeyIdentifierExtension.create(keys.publicKey),
+    await x509().AuthorityKeyIdentifierExtension.create(caCert, false),
   ];
-  if (names.length) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
-  const cert = await x509.X509CertificateGenerator.create({
+  if (names.length) extensions.push(new (x509()).SubjectAlternativeNameExtension(names, false));
+  const cert = await x509().X509CertificateGenerator.create({
     subject: cn(opts.commonName),
     issuer: caCert.subject,
     publicKey: keys.publicKey,
@@ -180,17 +192,17 @@ export async function issueCertificate(opts: IssueCertificateOptions): Promise<K
 
 /** Reads a PEM certificate: subject, SANs, usages, validity, fingerprints. */
 export function certificateInfo(pem: string): CertificateInfo {
-  const cert = new x509.X509Certificate(pem);
+  const cert = new (x509()).X509Certificate(pem);
   const node = new NodeX509(pem);
-  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
-  const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
-  const bc = cert.getExtension(x509.BasicConstraintsExtension);
-  const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension);
-  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
+  const san = cert.getExtension(x509().SubjectAlternativeNameExtension);
+  const eku = cert.getExtension(x509().ExtendedKeyUsageExtension);
+  const bc = cert.getExtension(x509().BasicConstraintsExtension);
+  const aki = cert.getExtension(x509().AuthorityKeyIdentifierExtension);
+  const ski = cert.getExtension(x509().SubjectKeyIdentifierExtension);
   const usages: CertificateUsage[] = [];
   for (const u of eku?.usages ?? []) {
-    if (u === x509.ExtendedKeyUsage.serverAuth) usages.push("server");
-    if (u === x509.ExtendedKeyUsage.clientAuth) usages.push("client");
+    if (u === x509().ExtendedKeyUsage.serverAuth) usages.push("server");
+    if (u === x509().ExtendedKeyUsage.clientAuth) usages.push("client");
   }
   const cnOf = cert.subjectName.getField("CN")[0] ?? "";
   return {
@@ -218,7 +230,7 @@ export function isIssuedBy(certPem: string, caPem: string): boolean {
 
 /** Days left before `notAfter` (negative when expired). */
 export function daysLeft(certPem: string, now: Date = new Date()): number {
-  return (new x509.X509Certificate(certPem).notAfter.getTime() - now.getTime()) / DAY;
+  return (new (x509()).X509Certificate(certPem).notAfter.getTime() - now.getTime()) / DAY;
 }
 
 /** True when the private key (PKCS#8 PEM) belongs to the certificate. */

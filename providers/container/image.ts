@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, posix, relative } from "node:path";
-import * as tar from "tar";
+import type * as Tar from "tar";
 import type { ResourceKind } from "../kind";
 import { checkConnection, diffInputs, isUnknown, runChecked, withHost, type Failures } from "../common";
 import { HostError } from "../../src/errors";
@@ -68,6 +68,8 @@ async function contextTar(i: ImageInputs): Promise<Buffer> {
     cpSync(i.context, stage, { recursive: true });
     for (const [rel, src] of Object.entries(i.files)) cpSync(src, join(stage, rel));
     const chunks: Buffer[] = [];
+    // (loaded here: only a build needs it, and it costs every provider start otherwise)
+    const tar = require("tar") as typeof Tar;
     const stream = tar.create({ cwd: stage, portable: true }, readdirSync(stage));
     for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
     return Buffer.concat(chunks);

@@ -1,10 +1,11 @@
 import { readFileSync } from "node:fs";
-import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import type { Client, ClientChannel, ConnectConfig } from "ssh2";
 import pLimit from "p-limit";
 import { ConnectError, HostError, reasonOf } from "../errors";
 import { quote, type ShellCommand } from "../quote";
 import { redact } from "../secrets";
 import { composeBatch, parseBatch, type BatchItemResult } from "./batch";
+import { traced } from "../trace";
 import { fingerprint, knownHostKeys, parsePinnedHostKey } from "./host-key";
 
 /** Where and how to reach a machine over SSH. */
@@ -125,7 +126,8 @@ export class SshConnection {
     const name = describeTarget(target);
     const expected = expectedHostKey(target);
     let seen: string | undefined;
-    const client = new Client();
+    // (ssh2 is loaded on the first connection: a program, or a provider that only plans, never needs it)
+    const client = new (require("ssh2") as typeof import("ssh2")).Client();
     const config: ConnectConfig = {
       host: target.host,
       port,
@@ -205,7 +207,9 @@ export class SshConnection {
     const batch = composeBatch(items.map((p) => p.wrapped));
     let results: BatchItemResult[] | undefined;
     try {
-      const r = await this.run("sh -c " + quote(batch.script), { timeoutMs: Math.max(...items.map((p) => p.timeoutMs)) });
+      const r = await traced(`ssh batch of ${items.length} probes on ${describeTarget(this.target)}`, () =>
+        this.run("sh -c " + quote(batch.script), { timeoutMs: Math.max(...items.map((p) => p.timeoutMs)) }),
+      );
       results = r.code === 0 ? parseBatch(r.stdout, batch, items.length) : undefined;
     } catch (err) {
       for (const p of items) p.reject(err as Error);
