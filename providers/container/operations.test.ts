@@ -2,7 +2,11 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { parseContainerFact, type CliEngine, type ContainerFact } from "./facts";
 import { belongsToAnother, envFile, INSTANCE_LABEL, planContainer, planContainerRemoval, SPEC_LABEL, specDigest, type ContainerDesired } from "./operations";
-import { planRuntime, planRuntimeRemoval, parseRuntimeFact } from "./runtime";
+import { planRuntime, planRuntimeRemoval, parseRuntimeFact, runtimeFactCommand } from "./runtime";
+import { execFileSync } from "node:child_process";
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const want: ContainerDesired & { engine: CliEngine } = {
   engine: "docker",
@@ -163,5 +167,33 @@ describe("container runtime", () => {
   it("parses the runtime probe", () => {
     assert.deepEqual(parseRuntimeFact("installed\nactive\n20.10.24\n"), { installed: true, active: true, version: "20.10.24" });
     assert.deepEqual(parseRuntimeFact("missing\ninactive\nunknown\n"), { installed: false, active: false, version: "unknown" });
+    assert.deepEqual(parseRuntimeFact("installed\nactive\n20.10.24\n812.90311827\n"), { installed: true, active: true, version: "20.10.24", versionStamp: "812.90311827" });
+    // a stopped daemon's stamp (pid 0) is no stamp
+    assert.deepEqual(parseRuntimeFact("installed\ninactive\nunknown\n0.0\n"), { installed: true, active: false, version: "unknown" });
+  });
+  it("asks an engine its version again only when what it was read from changed", () => {
+    // given a `podman` first on PATH that counts how often it runs
+    const dir = mkdtempSync(join(tmpdir(), "drove-runtime-"));
+    const count = join(dir, "count");
+    writeFileSync(count, "");
+    const tool = join(dir, "podman");
+    writeFileSync(tool, `#!/bin/sh\necho run >> ${count}\necho 4.3.1\n`, { mode: 0o755 });
+    const probe = (known?: { version: string; versionStamp?: string }) =>
+      parseRuntimeFact(execFileSync("sh", ["-c", runtimeFactCommand("podman", known).text], { encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } }));
+    const runs = () => readFileSync(count, "utf8").split("\n").filter(Boolean).length;
+    // when probed with nothing known, then with what that probe found
+    const first = probe();
+    const second = probe(first);
+    // then podman ran once, and both say the same
+    assert.equal(runs(), 1);
+    assert.equal(first.version, "4.3.1");
+    assert.deepEqual(second, first);
+    // when its binary changes, then it is asked again; an "unknown" version is never reused
+    appendFileSync(tool, "# upgraded\n");
+    probe(second);
+    assert.equal(runs(), 2);
+    const third = probe({ version: "unknown", versionStamp: probe().versionStamp });
+    assert.equal(third.version, "4.3.1");
+    assert.equal(runs(), 4);
   });
 });

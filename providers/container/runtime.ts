@@ -15,6 +15,12 @@ export interface RuntimeInputs {
 
 export interface RuntimeOutputs extends RuntimeInputs {
   readonly version: string;
+  /**
+   * What the version was read from: the engine daemon's process (pid and
+   * start time) or, for an engine without a daemon, its binary (size,
+   * modification time, inode). The version is asked again only when it changes.
+   */
+  readonly versionStamp?: string;
   /** The engine's service was already enabled and running before drove: destroy leaves it so. */
   readonly adopted: boolean;
   readonly active: boolean;
@@ -31,6 +37,7 @@ export interface RuntimeFact {
   readonly installed: boolean;
   readonly active: boolean;
   readonly version: string;
+  readonly versionStamp?: string;
 }
 
 /** The programs an engine needs on the host. */
@@ -47,23 +54,53 @@ function enginePackages(engine: Engine): string[] {
   return engineTools(engine);
 }
 
-export function runtimeFactCommand(engine: Engine) {
+/** A stamp as `runtimeFactCommand` prints it: digits and dots, never one of a stopped daemon (pid 0). */
+const STAMP = /^(?!0\.)\d+\.\d+(\.\d+)?$/;
+
+/**
+ * One probe: installed, active, version, and what the version was read from.
+ * Asking an engine its version starts a Go binary (and, for Docker, a call to
+ * its daemon): the largest part of a no-change run's work on a machine. So
+ * with `known` (the last read) the version is asked again only when the
+ * daemon restarted or the binary changed.
+ */
+export function runtimeFactCommand(engine: Engine, known?: Pick<RuntimeFact, "version" | "versionStamp">) {
   const units = engineUnits(engine);
+  const reuse = known?.versionStamp && STAMP.test(known.versionStamp) && known.version && known.version !== "unknown" ? known : undefined;
+  const versioned = (stamp: ReturnType<typeof sh>, ask: ReturnType<typeof sh>) =>
+    sh`${stamp}; case "$s" in ${reuse ? sh`${reuse.versionStamp!}) echo ${reuse.version};;` : sh``} *) ${ask};; esac; echo "$s"`;
+  const binaryStamp = (tool: string) => sh`s=$(p=$(command -v ${tool}) && stat -L -c %s.%Y.%i "$p" 2>/dev/null)`;
+  const daemonStamp = (unit: string) => sh`set -- $(systemctl show -p MainPID -p ExecMainStartTimestampMonotonic --value ${unit} 2>/dev/null); s="\${1:-0}.\${2:-0}"`;
   if (engine === "systemd") {
-    return sh`if command -v runc >/dev/null && command -v skopeo >/dev/null && command -v umoci >/dev/null && [ -d /run/systemd/system ]; then echo installed; else echo missing; fi; echo active; runc --version 2>/dev/null | head -n1 | grep -oE '[0-9]+[.][0-9]+([.][0-9]+)?' || echo unknown`;
+    return sh`if command -v runc >/dev/null && command -v skopeo >/dev/null && command -v umoci >/dev/null && [ -d /run/systemd/system ]; then echo installed; else echo missing; fi; echo active; ${versioned(
+      binaryStamp("runc"),
+      sh`runc --version 2>/dev/null | head -n1 | grep -oE '[0-9]+[.][0-9]+([.][0-9]+)?' || echo unknown`,
+    )}`;
   }
   if (engine === "containerd") {
     // `containerd --version` prints "containerd github.com/containerd/containerd 1.6.20~ds1 <commit>".
-    return sh`if command -v containerd >/dev/null && command -v ctr >/dev/null; then echo installed; else echo missing; fi; systemctl is-active ${units} || true; containerd --version 2>/dev/null | awk '{ print $3 }' | grep . || echo unknown`;
+    return sh`if command -v containerd >/dev/null && command -v ctr >/dev/null; then echo installed; else echo missing; fi; systemctl is-active ${units} || true; ${versioned(
+      daemonStamp(units[0]),
+      sh`containerd --version 2>/dev/null | awk '{ print $3 }' | grep . || echo unknown`,
+    )}`;
   }
   return sh`if command -v ${engine} >/dev/null; then echo installed; else echo missing; fi; ${
     units.length ? sh`systemctl is-active ${units[units.length - 1]} || true` : sh`echo active`
-  }; timeout 20 ${engine} version --format '{{.Server.Version}}' 2>/dev/null || timeout 20 ${engine} version --format '{{.Version}}' 2>/dev/null || echo unknown`;
+  }; ${versioned(
+    units.length ? daemonStamp(units[units.length - 1]) : binaryStamp(engine),
+    sh`timeout 20 ${engine} version --format '{{.Server.Version}}' 2>/dev/null || timeout 20 ${engine} version --format '{{.Version}}' 2>/dev/null || echo unknown`,
+  )}`;
 }
 
 export function parseRuntimeFact(stdout: string): RuntimeFact {
-  const [installed, active, version] = stdout.trim().split("\n");
-  return { installed: installed === "installed", active: active === "active", version: (version ?? "unknown").trim() };
+  const [installed, active, version, stamp] = stdout.trim().split("\n");
+  const versionStamp = stamp?.trim();
+  return {
+    installed: installed === "installed",
+    active: active === "active",
+    version: (version ?? "unknown").trim(),
+    ...(versionStamp && STAMP.test(versionStamp) ? { versionStamp } : {}),
+  };
 }
 
 export function planRuntime(engine: Engine, fact: RuntimeFact): Step[] {
@@ -87,15 +124,20 @@ export function planRuntimeRemoval(engine: Engine, adopted: boolean): Step[] {
   return [...steps, { description: `stop and disable ${units.join(", ")}`, command: sh`systemctl disable --now ${units}` }];
 }
 
-async function fact(conn: Parameters<Parameters<typeof withHost>[1]>[0], engine: Engine): Promise<RuntimeFact> {
-  return parseRuntimeFact(await runChecked(conn, `inspect the ${engine} engine`, { command: runtimeFactCommand(engine), probe: true }));
+async function fact(conn: Parameters<Parameters<typeof withHost>[1]>[0], engine: Engine, known?: Pick<RuntimeFact, "version" | "versionStamp">): Promise<RuntimeFact> {
+  return parseRuntimeFact(await runChecked(conn, `inspect the ${engine} engine`, { command: runtimeFactCommand(engine, known), probe: true }));
+}
+
+/** The outputs' view of a fact (its stamp only when it has one). */
+function versionOf(f: RuntimeFact): Pick<RuntimeOutputs, "version" | "versionStamp"> {
+  return { version: f.version, ...(f.versionStamp ? { versionStamp: f.versionStamp } : {}) };
 }
 
 /** A container engine on a host, ready to run containers. */
 export const runtimeKind: ResourceKind<RuntimeInputs, RuntimeOutputs> = {
   token: "drove:index:ContainerRuntime",
   secretPaths: ["connection.privateKey", "connection.privateKeyPassphrase", "connection.password"],
-  outputOnly: ["version", "adopted"],
+  outputOnly: ["version", "versionStamp", "adopted"],
 
   check(news) {
     const failures: Failures = [];
@@ -116,16 +158,17 @@ export const runtimeKind: ResourceKind<RuntimeInputs, RuntimeOutputs> = {
       const before = await fact(conn, inputs.engine);
       await applySteps(conn, `start the ${inputs.engine} engine`, planRuntime(inputs.engine, before));
       const after = await fact(conn, inputs.engine);
-      return { id: inputs.engine, outs: { ...inputs, version: after.version, adopted: before.active && engineUnits(inputs.engine).length > 0, active: after.active } };
+      return { id: inputs.engine, outs: { ...inputs, ...versionOf(after), adopted: before.active && engineUnits(inputs.engine).length > 0, active: after.active } };
     });
   },
 
   async read(_id, props) {
     return withHost(props.connection, async (conn) => {
-      const f = await fact(conn, props.engine);
+      const f = await fact(conn, props.engine, props);
       if (!f.installed) return undefined;
-      const { version: _v, adopted: _a, active: _x, ...inputs } = props;
-      return { outs: { ...props, version: f.version, active: f.active }, inputs: inputs as RuntimeInputs };
+      const { version: _v, versionStamp: _s, adopted: _a, active: _x, ...inputs } = props;
+      const { versionStamp: _old, ...rest } = props;
+      return { outs: { ...rest, ...versionOf(f), active: f.active }, inputs: inputs as RuntimeInputs };
     });
   },
 
@@ -133,7 +176,7 @@ export const runtimeKind: ResourceKind<RuntimeInputs, RuntimeOutputs> = {
     return withHost(news.connection, async (conn) => {
       await applySteps(conn, `start the ${news.engine} engine`, planRuntime(news.engine, await fact(conn, news.engine)));
       const after = await fact(conn, news.engine);
-      return { ...news, version: after.version, adopted: olds.adopted, active: after.active };
+      return { ...news, ...versionOf(after), adopted: olds.adopted, active: after.active };
     });
   },
 

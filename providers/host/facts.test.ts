@@ -1,7 +1,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { hostFactsCommand, parseHostFacts } from "./facts";
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { hostFactsCommand, parseHostFacts, type HostFacts } from "./facts";
 
 describe("host facts", () => {
   it("the probe runs in a POSIX shell and parses into typed facts", () => {
@@ -26,5 +29,33 @@ describe("host facts", () => {
 
   it("refuses an answer without a machine-id, quoting it", () => {
     assert.throws(() => parseHostFacts("os=debian 12\nhostname=m1\nkernel=6\narch=x\n"), /did not report machineId/);
+  });
+
+  it("asks a tool its version again only when its binary changed since the facts it is given", () => {
+    // given a `crun` first on PATH that counts how often it runs
+    const dir = mkdtempSync(join(tmpdir(), "drove-facts-"));
+    const count = join(dir, "count");
+    writeFileSync(count, "");
+    const tool = join(dir, "crun");
+    writeFileSync(tool, `#!/bin/sh\necho run >> ${count}\necho "crun version 1.8.1"\n`, { mode: 0o755 });
+    const probe = (known?: HostFacts) =>
+      parseHostFacts(execFileSync("sh", ["-c", hostFactsCommand(known).text], { encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } }));
+    const runs = () => readFileSync(count, "utf8").split("\n").filter(Boolean).length;
+    // when it is probed with nothing known, then with what that probe found
+    const first = probe();
+    const second = probe(first);
+    // then it ran once, and both report its version and its binary's stamp
+    assert.equal(runs(), 1);
+    assert.equal(first.tools.crun, "1.8.1");
+    assert.deepEqual(second, first);
+    assert.match(first.toolStamps?.crun ?? "", /^\d+\.\d+\.\d+$/);
+    // when the binary changes (an upgrade), then it is asked again
+    appendFileSync(tool, "# 1.9\n");
+    const third = probe(second);
+    assert.equal(runs(), 2);
+    assert.notEqual(third.toolStamps?.crun, first.toolStamps?.crun);
+    // and a stamp that is not one (state edited by hand) is never trusted or executed
+    const odd = { ...first, toolStamps: { crun: "1.2.3'; touch /tmp/x; '" }, tools: { crun: "9.9" } };
+    assert.equal(probe(odd).tools.crun, "1.8.1");
   });
 });

@@ -12,6 +12,11 @@ export interface HostFacts {
   readonly arch: string;
   /** Programs drove can drive, with their versions ("present" when it printed none); absent ones are left out. */
   readonly tools: Readonly<Record<string, string>>;
+  /**
+   * Each tool's binary as last seen (size, modification time and inode): a
+   * version is asked again only when its binary changed.
+   */
+  readonly toolStamps?: Readonly<Record<string, string>>;
 }
 
 const TOOLS = ["docker", "containerd", "runc", "podman", "crun", "systemd-nspawn", "etcd", "etcdctl", "tpm2_quote", "systemctl"] as const;
@@ -19,10 +24,16 @@ const TOOLS = ["docker", "containerd", "runc", "podman", "crun", "systemd-nspawn
 /**
  * One round trip. A probe must never change the machine: each tool is asked
  * only `--version` (never a bare subcommand, which for some daemons starts
- * them), under a timeout.
+ * them), under a timeout, and only when its binary is not the one `known`
+ * facts (the last read) saw: starting ten Go binaries on every machine was
+ * most of a no-change run's work on the machines.
  */
-export function hostFactsCommand(): ShellCommand {
-  return sh`. /etc/os-release 2>/dev/null; echo "os=\${ID:-unknown} \${VERSION_ID:-}"; (. /usr/lib/os-release 2>/dev/null; echo "osImage=\${IMAGE_ID:-} \${IMAGE_VERSION:-}"); echo "hostname=$(hostname)"; echo "machineId=$(cat /etc/machine-id 2>/dev/null)"; echo "kernel=$(uname -r)"; echo "arch=$(uname -m)"; for t in ${[...TOOLS]}; do if command -v "$t" >/dev/null 2>&1; then case "$t" in etcdctl) v=$(ETCDCTL_API=3 timeout 5 etcdctl version 2>/dev/null);; *) v=$(timeout 5 "$t" --version 2>/dev/null);; esac; echo "tool.$t=$(printf '%s' "$v" | grep -m1 -oE '[0-9]+[.][0-9]+([.][0-9]+)?')"; fi; done`;
+export function hostFactsCommand(known?: Pick<HostFacts, "tools" | "toolStamps">): ShellCommand {
+  const cached = Object.entries(known?.toolStamps ?? {})
+    .filter(([t, stamp]) => (TOOLS as readonly string[]).includes(t) && /^\d+\.\d+\.\d+$/.test(stamp) && known?.tools[t] !== undefined)
+    .map(([t, stamp]) => sh`${`${t}=${stamp}`}) v=${known!.tools[t]};;`);
+  const ask = sh`case "$t" in etcdctl) v=$(ETCDCTL_API=3 timeout 5 etcdctl version 2>/dev/null);; *) v=$(timeout 5 "$t" --version 2>/dev/null);; esac; v=$(printf '%s' "$v" | grep -m1 -oE '[0-9]+[.][0-9]+([.][0-9]+)?')`;
+  return sh`. /etc/os-release 2>/dev/null; echo "os=\${ID:-unknown} \${VERSION_ID:-}"; (. /usr/lib/os-release 2>/dev/null; echo "osImage=\${IMAGE_ID:-} \${IMAGE_VERSION:-}"); echo "hostname=$(hostname)"; echo "machineId=$(cat /etc/machine-id 2>/dev/null)"; echo "kernel=$(uname -r)"; echo "arch=$(uname -m)"; for t in ${[...TOOLS]}; do if p=$(command -v "$t" 2>/dev/null); then s=$(stat -L -c %s.%Y.%i "$p" 2>/dev/null); echo "stamp.$t=$s"; case "$t=$s" in ${cached} *) ${ask};; esac; echo "tool.$t=$v"; fi; done`;
 }
 
 export function parseHostFacts(stdout: string): HostFacts {
@@ -32,7 +43,11 @@ export function parseHostFacts(stdout: string): HostFacts {
     if (i > 0) kv.set(line.slice(0, i), line.slice(i + 1).trim());
   }
   const tools: Record<string, string> = {};
-  for (const [k, v] of kv) if (k.startsWith("tool.")) tools[k.slice(5)] = v || "present";
+  const toolStamps: Record<string, string> = {};
+  for (const [k, v] of kv) {
+    if (k.startsWith("tool.")) tools[k.slice(5)] = v || "present";
+    if (k.startsWith("stamp.") && v) toolStamps[k.slice(6)] = v;
+  }
   const need = (k: string) => {
     const v = kv.get(k);
     if (!v) throw new Error(`the host probe did not report ${k}: ${JSON.stringify(stdout.slice(0, 200))}`);
@@ -46,5 +61,6 @@ export function parseHostFacts(stdout: string): HostFacts {
     kernel: need("kernel"),
     arch: need("arch"),
     tools,
+    ...(Object.keys(toolStamps).length ? { toolStamps } : {}),
   };
 }

@@ -20,11 +20,15 @@ export interface HostOutputs extends HostInputs {
 /** Facts are gathered once per host per run and shared. */
 const factsCache = new Map<string, Promise<HostFacts>>();
 
-export function hostFacts(connection: SshTarget): Promise<HostFacts> {
+/**
+ * A machine's facts, gathered once per run. `known` (the facts a refresh
+ * read last time) spares asking tools whose binaries have not changed.
+ */
+export function hostFacts(connection: SshTarget, known?: HostFacts): Promise<HostFacts> {
   const key = SshPool.key(connection);
   let p = factsCache.get(key);
   if (!p) {
-    p = withHost(connection, async (conn) => parseHostFacts(await runChecked(conn, "gather facts", { command: hostFactsCommand(), probe: true })));
+    p = withHost(connection, async (conn) => parseHostFacts(await runChecked(conn, "gather facts", { command: hostFactsCommand(known), probe: true })));
     factsCache.set(key, p);
     p.catch(() => factsCache.delete(key));
   }
@@ -116,7 +120,7 @@ export const hostKind: ResourceKind<HostInputs, HostOutputs> = {
   async read(_id, props) {
     const { facts: _f, unreachable: _u, ...inputs } = props;
     try {
-      const facts = await hostFacts(props.connection);
+      const facts = await hostFacts(props.connection, props.facts);
       admissions.admit(props.connection, facts, "read");
       return { outs: { ...inputs, facts } as HostOutputs, inputs: inputs as HostInputs };
     } catch (err) {
@@ -126,8 +130,8 @@ export const hostKind: ResourceKind<HostInputs, HostOutputs> = {
     }
   },
 
-  async update(_id, _olds, news) {
-    const facts = await hostFacts(news.connection);
+  async update(_id, olds, news) {
+    const facts = await hostFacts(news.connection, olds.facts);
     checkExpected(news, facts);
     return { ...news, facts };
   },
