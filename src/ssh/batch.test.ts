@@ -45,6 +45,19 @@ describe("composeBatch / parseBatch", () => {
     assert.deepEqual(results?.map((r) => r.stdout.toString().trim()), Array(n).fill(String(n)));
   });
 
+  it("runs a command that ends in a comment or is a list, each as a whole in the background", () => {
+    const commands = ["echo a # a comment", "echo b; echo c >&2; exit 4"];
+    const batch = composeBatch(commands);
+    const results = parseBatch(runSh(batch.script), batch, commands.length);
+    assert.deepEqual(
+      results?.map((r) => [r.code, r.stdout.toString(), r.stderr.toString()]),
+      [
+        [0, "a\n", ""],
+        [4, "b\n", "c\n"],
+      ],
+    );
+  });
+
   it("refuses output whose frames do not add up, so the caller falls back", () => {
     const batch = composeBatch(["true", "true"]);
     const good = runSh(batch.script);

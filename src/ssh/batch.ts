@@ -27,20 +27,31 @@ export interface BatchItemResult {
 
 /**
  * Composes one script from complete shell commands (each already quoted and
- * wrapped as it would run alone). Each runs with stdin from /dev/null.
+ * wrapped as it would run alone). Each runs with stdin from /dev/null, in the
+ * background; the shell's own `wait` gives each one's exit status. The script
+ * starts few processes of its own (mktemp, one `wc`, one `cat`, rm), since on
+ * a small machine every process a probe starts is a real part of the cost of
+ * a no-change run.
+ *
+ * Output: a header line (the marker, then each probe's exit status), one
+ * `wc -c` line per output file (and wc's total), the marker again on a line
+ * of its own, then every probe's stdout and stderr, in order, back to back.
  */
 export function composeBatch(commands: readonly string[]): Batch {
   const boundary = `drove-batch-${randomBytes(12).toString("hex")}`;
+  const ids = commands.map((_, i) => i);
+  const files = ids.flatMap((i) => [`${i}.o`, `${i}.e`]).join(" ");
   const lines = [
     'd=$(mktemp -d) || exit 97',
     "trap 'rm -rf \"$d\"' EXIT",
-    ...commands.map((c, i) => `{ ( ${c} ) </dev/null >"$d/${i}.o" 2>"$d/${i}.e"; echo $? >"$d/${i}.r"; } &`),
-    "wait",
-    `for i in ${commands.map((_, i) => i).join(" ")}; do`,
-    // `wc -c` pads with spaces on some systems: unquoted, the shell trims them.
-    `  printf '%s %s %s %s %s\\n' ${boundary} "$i" "$(cat "$d/$i.r")" $(wc -c <"$d/$i.o") $(wc -c <"$d/$i.e")`,
-    '  cat "$d/$i.o" "$d/$i.e"',
-    "done",
+    // (the newline ends the command whatever it ends with, a comment included)
+    ...commands.map((c, i) => `{ ${c}\n} </dev/null >"$d/${i}.o" 2>"$d/${i}.e" & p${i}=$!`),
+    ...ids.map((i) => `wait "$p${i}"; r${i}=$?`),
+    `printf '%s %s\\n' ${boundary} "${ids.map((i) => `$r${i}`).join(" ")}"`,
+    `cd "$d" || exit 97`,
+    `wc -c ${files}`,
+    `echo ${boundary}`,
+    `cat ${files}`,
   ];
   return { script: lines.join("\n"), boundary };
 }
@@ -50,23 +61,33 @@ export function composeBatch(commands: readonly string[]): Batch {
  * frames do not add up (the caller then runs the probes one by one).
  */
 export function parseBatch(out: Buffer, batch: Batch, count: number): BatchItemResult[] | undefined {
+  const line = (from: number): [string, number] | undefined => {
+    const nl = out.indexOf(0x0a, from);
+    return nl < 0 ? undefined : [out.subarray(from, nl).toString("latin1"), nl + 1];
+  };
+  const first = line(0);
+  if (!first) return undefined;
+  const header = first[0].split(" ");
+  if (header.length !== count + 1 || header[0] !== batch.boundary || !header.slice(1).every((x) => /^\d+$/.test(x))) return undefined;
+  const codes = header.slice(1).map(Number);
+  // `wc -c` lines, until the marker: "  12 0.o" (padding differs between systems)
+  const sizes = new Map<string, number>();
+  let pos = first[1];
+  for (;;) {
+    const l = line(pos);
+    if (!l) return undefined;
+    pos = l[1];
+    if (l[0] === batch.boundary) break;
+    const m = /^\s*(\d+)\s+(\d+\.[oe])$/.exec(l[0]);
+    if (m) sizes.set(m[2], Number(m[1]));
+  }
   const results: BatchItemResult[] = [];
-  let pos = 0;
   for (let i = 0; i < count; i++) {
-    const nl = out.indexOf(0x0a, pos);
-    if (nl < 0) return undefined;
-    const header = out.subarray(pos, nl).toString("latin1").split(" ");
-    if (header.length !== 5 || header[0] !== batch.boundary || header[1] !== String(i)) return undefined;
-    const [code, outBytes, errBytes] = header.slice(2).map((x) => (/^\d+$/.test(x) ? Number(x) : NaN));
-    if (![code, outBytes, errBytes].every(Number.isSafeInteger)) return undefined;
-    const start = nl + 1;
-    if (start + outBytes + errBytes > out.length) return undefined;
-    results.push({
-      code,
-      stdout: out.subarray(start, start + outBytes),
-      stderr: out.subarray(start + outBytes, start + outBytes + errBytes),
-    });
-    pos = start + outBytes + errBytes;
+    const o = sizes.get(`${i}.o`);
+    const e = sizes.get(`${i}.e`);
+    if (o === undefined || e === undefined || !Number.isSafeInteger(o) || !Number.isSafeInteger(e) || pos + o + e > out.length) return undefined;
+    results.push({ code: codes[i], stdout: out.subarray(pos, pos + o), stderr: out.subarray(pos + o, pos + o + e) });
+    pos += o + e;
   }
   return pos === out.length ? results : undefined;
 }
