@@ -13,6 +13,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { cacheDir, packageRoot } from "../src/paths";
 import { pulumiBinDir } from "../src/toolchain";
 import { BenchLab } from "./lab";
+import { machinesCpuSeconds } from "../integration/lab/lab";
 import { loadAverage } from "./measure";
 import {
   bytes,
@@ -21,6 +22,7 @@ import {
   median,
   memoryTable,
   cpuTable,
+  machineCpuTable,
   PHASE_TITLES,
   PHASES,
   rotation,
@@ -118,7 +120,9 @@ async function benchSize(machines: number, net: number, opts: ReturnType<typeof 
           const before = await lab.sshCounts();
           const load = loadAverage();
           extra.loads.push(load);
+          const cpu0 = machinesCpuSeconds();
           const r = phase === "noChange" ? await t.noChange(generation) : await t.apply(generation);
+          const machineCpu = machinesCpuSeconds() - cpu0;
           const after = await lab.sshCounts();
           const wrong = r.code === 0 ? await lab.wrong(generation) : [];
           const ok = r.code === 0 && wrong.length === 0;
@@ -129,7 +133,7 @@ async function benchSize(machines: number, net: number, opts: ReturnType<typeof 
             extra.failures.push(`${tool.name}, ${machines} machine(s), run ${run + 1}, ${PHASE_TITLES[phase]}: ${why}`);
             log(`  ${why.slice(0, 2000)}`);
           }
-          samples.push({ tool: tool.name, machines, run, phase, seconds: r.seconds, connections: after.connections - before.connections, load, peakRss: r.peakRss, cpu: r.cpu, ok });
+          samples.push({ tool: tool.name, machines, run, phase, seconds: r.seconds, connections: after.connections - before.connections, load, peakRss: r.peakRss, cpu: r.cpu, machineCpu, ok });
         }
         if (!failed && !extra.requestsPerHost.has(tool.name)) {
           // Once per tool and size: a no-change run with sshd logging every channel request.
@@ -249,6 +253,16 @@ function report(machines: number, runs: number, samples: Sample[], extra: Extra,
   parts.push("## Peak memory", "", "Largest resident set over all timed commands, summed over each group's processes (sampled from /proc every 100 ms):", "", memoryTable(samples), "");
   if (samples.some((s) => s.cpu)) {
     parts.push("## CPU in the no-change run", "", "CPU seconds (user + system) each group used in the no-change run, median over runs (from /proc, sampled every 100 ms, so a lower bound):", "", cpuTable(samples), "");
+  }
+  if (samples.some((s) => s.machineCpu !== undefined)) {
+    parts.push(
+      "## CPU on the machines",
+      "",
+      "CPU seconds (user + system) the lab machines used during each timed command, summed over their cgroups, median over runs: what each tool's work cost the machines (their sshd, shells, probes, apt, Docker), independent of the noise on this box's own processes:",
+      "",
+      machineCpuTable(samples),
+      "",
+    );
   }
   if (extra.engine) {
     const e = extra.engine;

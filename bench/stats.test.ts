@@ -7,6 +7,7 @@ import {
   countAccepted,
   countChannelRequests,
   cpuTable,
+  machineCpuTable,
   markdownTable,
   median,
   medians,
@@ -129,6 +130,21 @@ describe("the tables", () => {
     // then
     assert.equal(lines[2], "| drove | 3.0 s | 4.0 s | 1.0 s | 8.0 s |");
     assert.equal(lines[3], "| pyinfra | - | - | - | 1.5 s |");
+  });
+
+  test("the machines' CPU is shown per phase as a median, in all and per machine, '-' where a phase failed", () => {
+    // given
+    const samples = [
+      sample("drove", "noChange", 3, { machineCpu: 1.0 }),
+      sample("drove", "noChange", 3, { run: 1, machineCpu: 1.2 }),
+      sample("drove", "noChange", 3, { run: 2, machineCpu: 3.0 }),
+      sample("drove", "cold", 20, { machineCpu: 30 }),
+      sample("drove", "change", 3, { machineCpu: 2, ok: false }),
+    ];
+    // when
+    const lines = machineCpuTable(samples).split("\n");
+    // then
+    assert.equal(lines[2], "| drove | 30.00 s (3000 ms per machine) | 1.20 s (120 ms per machine) | - |");
   });
 
   test("a pipe in a cell is escaped", () => {

@@ -29,6 +29,8 @@ export interface Sample {
   readonly peakRss?: Readonly<Record<string, number>>;
   /** CPU seconds per process group (`pulumi`, `provider`, `program`, `all`); a lower bound (sampled every 100 ms). */
   readonly cpu?: Readonly<Record<string, number>>;
+  /** CPU seconds the lab machines used during the phase, summed over their cgroups. */
+  readonly machineCpu?: number;
   /** Whether the tool exited 0 and the machines were then in the expected state. */
   readonly ok: boolean;
 }
@@ -143,6 +145,21 @@ export function cpuTable(samples: readonly Sample[]): string {
     }),
   ]);
   return markdownTable(["tool", "pulumi CLI", "provider plugin", "language host + program", "whole process tree"], rows);
+}
+
+/** Median CPU seconds the machines used in each phase, per tool (what each tool made the machines do). */
+export function machineCpuTable(samples: readonly Sample[]): string {
+  const tools = [...new Set(samples.map((s) => s.tool))];
+  const phases: Phase[] = ["cold", "noChange", "change"];
+  const rows = tools.map((tool) => [
+    tool,
+    ...phases.map((p) => {
+      const xs = samples.filter((s) => s.tool === tool && s.phase === p && s.ok && s.machineCpu !== undefined).map((s) => s.machineCpu!);
+      const machines = samples.find((s) => s.tool === tool)?.machines ?? 1;
+      return xs.length ? `${median(xs).toFixed(2)} s (${((median(xs) / machines) * 1000).toFixed(0)} ms per machine)` : "-";
+    }),
+  ]);
+  return markdownTable(["tool", "cold apply", "no-change run", "one-line change"], rows);
 }
 
 /** The state of a Pulumi stack as the file backend stores it (only what is read here). */

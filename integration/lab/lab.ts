@@ -647,6 +647,23 @@ export async function leftovers(cfg: LabConfig = labConfig()): Promise<string[]>
   return out;
 }
 
+/**
+ * CPU seconds (user + system) every machine of the lab has used since it
+ * booted, summed from their cgroups: what the work sent to the machines cost
+ * them, whatever else this box is doing.
+ */
+export function machinesCpuSeconds(cfg: LabConfig = labConfig()): number {
+  const root = cgroupRoot();
+  const dir = root ? join(root, LAB_CGROUP) : undefined;
+  if (!dir || !existsSync(dir)) return 0;
+  let usec = 0;
+  for (const n of readdirSync(dir).filter((x) => new RegExp(`^${cfg.prefix}-m\\d+$`).test(x))) {
+    const m = /^usage_usec (\d+)$/m.exec(readFileSync(join(dir, n, "cpu.stat"), "utf8"));
+    if (m) usec += Number(m[1]);
+  }
+  return usec / 1e6;
+}
+
 /** Where machines' cgroups live, under the cgroup v2 hierarchy. */
 const LAB_CGROUP = "drove-lab";
 
