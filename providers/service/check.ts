@@ -22,10 +22,12 @@ export function num(v: unknown, dflt: number): number {
 export interface ServiceSpec<N> {
   readonly cluster: string;
   readonly name: string;
+  /** By node name (a record, not a list: secrets inside keep their paths). Every node runs the service's proxy, and may run replicas. */
   readonly nodes: Record<string, N>;
   readonly image: string;
   readonly command?: string[];
   readonly env: Record<string, string>;
+  /** File name -> content, mounted read-only at /run/secrets/<name> (mode 0400). */
   readonly secrets: Record<string, string>;
   readonly ports: ServicePort[];
   readonly healthCheck?: HealthCheck;

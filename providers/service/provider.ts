@@ -11,7 +11,6 @@ import { sh } from "../../src/quote";
 import { describeTarget, type SshConnection, type SshTarget } from "../../src/ssh";
 import { containerKind, type ContainerInputs } from "../container/provider";
 import type { CliEngine } from "../container/facts";
-import type { RestartPolicy } from "../container/operations";
 import { healthProbeCommand, nodeServiceFactCommand, parseNodeServiceFact, SERVICE_LABEL, SLOT_LABEL, VERSION_LABEL, type NodeServiceFact, type ReplicaFact } from "./facts";
 import {
   freeSlot,
@@ -23,15 +22,12 @@ import {
   replicaName,
   slotsPerNode,
   type Endpoint,
-  type HealthCheck,
-  type HealthTiming,
   type Replica,
-  type ServicePort,
   secretFileSteps,
   secretsDir as secretsDirOf,
 } from "./operations";
 import { etcdDeleteCommand, etcdPutCommand, endpointKey, endpointPrefix, etcdListCommand, type EtcdAccess } from "./etcd";
-import { checkServiceSpec } from "./check";
+import { checkServiceSpec, type ServiceSpec } from "./check";
 import { scheduleService, type ScheduleNode, type ScheduleService } from "./schedule";
 import { attestationRefusal } from "../attestation/provider";
 
@@ -47,26 +43,11 @@ export interface ServiceNode {
   readonly attested?: boolean;
 }
 
-export interface ServiceInputs {
-  readonly cluster: string;
-  readonly name: string;
-  /** By node name (a record, not a list: secrets inside keep their paths). */
-  readonly nodes: Record<string, ServiceNode>;
+/** A service as drove's own orchestrator runs it: the shared spec (`check.ts`), etcd, and the placement. */
+export interface ServiceInputs extends ServiceSpec<ServiceNode> {
   readonly etcd: EtcdAccess;
-  readonly image: string;
-  readonly command?: string[];
-  readonly env: Record<string, string>;
-  /** File name -> content, mounted read-only at /run/secrets/<name> (mode 0400). */
-  readonly secrets: Record<string, string>;
-  readonly ports: ServicePort[];
-  readonly healthCheck?: HealthCheck;
-  readonly health: HealthTiming;
-  readonly restart: RestartPolicy;
-  readonly rollout: { maxSurge: number; maxUnavailable: number };
   /** The scheduler's view of every service of the cluster (this one included): constraints only. */
   readonly scheduling: { services: ScheduleService[] };
-  readonly vip: string;
-  readonly portBlock: number;
   /** Replicas per node: computed by `check` from the previous placement, so it shows as a diff. */
   readonly placement: Record<string, number>;
   /** Why the scheduler placed them so, one line per decision. */

@@ -12,9 +12,9 @@ import { applySteps, checkConnection, diffInputs, isUnknown, runChecked, withHos
 import { DroveError, HostError, isConnectError, reasonOf } from "../../src/errors";
 import { sh, type ShellCommand } from "../../src/quote";
 import { describeTarget, type SshConnection, type SshTarget } from "../../src/ssh";
-import { checkServiceSpec, num, SERVICE_NAME } from "../service/check";
+import { checkServiceSpec, num, SERVICE_NAME, type ServiceSpec } from "../service/check";
 import { nodeServiceFactCommand, parseNodeServiceFact } from "../service/facts";
-import { nodeProxyRemovalSteps, nodeProxySteps, renderHaproxy, type HealthCheck, type HealthTiming, type ServicePort } from "../service/operations";
+import { nodeProxyRemovalSteps, nodeProxySteps, renderHaproxy } from "../service/operations";
 import { infoProbe, nodesProbe, parseInfoProbe, parseNodesProbe, parseSecretsProbe, parseServiceProbe, parseSwarmProbe, parseTasksProbe, secretsProbe, serviceProbe, swarmProbe, tasksProbe } from "./facts";
 import {
   dockerApi,
@@ -258,30 +258,15 @@ export interface SwarmServiceNode {
   readonly address: string;
 }
 
-export interface SwarmServiceInputs {
-  readonly cluster: string;
-  readonly name: string;
+/** A service as Docker Swarm runs it: the shared spec (`../service/check.ts`), managers, replicas and constraints. */
+export interface SwarmServiceInputs extends ServiceSpec<SwarmServiceNode> {
   /** The swarm's managers, in the order drove asks them. */
   readonly managers: Record<string, { connection: SshTarget }>;
-  /** Every node: each runs the service's proxy, and may run replicas. */
-  readonly nodes: Record<string, SwarmServiceNode>;
-  readonly image: string;
-  readonly command?: string[];
-  readonly env: Record<string, string>;
-  /** A secret: file name -> content, mounted at /run/secrets/<name> (mode 0400) as swarm secrets. */
-  readonly secrets: Record<string, string>;
-  readonly ports: ServicePort[];
-  readonly healthCheck?: HealthCheck;
-  readonly health: HealthTiming;
-  readonly restart: RestartPolicy;
   /** Absent for a global service. */
   readonly replicas?: number;
   readonly global: boolean;
   /** Swarm placement constraints (from the placement's selectors). */
   readonly constraints: string[];
-  readonly rollout: { maxSurge: number; maxUnavailable: number };
-  readonly vip: string;
-  readonly portBlock: number;
   /** The nodes whose proxy is in place: `check` wants every node, `read` says which are. */
   readonly proxyNodes: string[];
 }
