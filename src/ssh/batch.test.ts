@@ -58,6 +58,17 @@ describe("composeBatch / parseBatch", () => {
     );
   });
 
+  it("runs each probe as alone: its variables, directory and exit are its own, and the batch's names are not the ones probes use", () => {
+    const scripts = ["d=x; p0=y; cd /; exit 3", 'echo "[${d:-}${p0:-}${r0:-}${i:-}]" "$(pwd)"'];
+    const batch = composeBatch(scripts);
+    const r = spawnSync("sh", ["-c", batch.script], { cwd: "/tmp" });
+    const results = parseBatch(r.stdout, batch, 2);
+    assert.deepEqual(results?.map((x) => [x.code, x.stdout.toString()]), [
+      [3, ""],
+      [0, "[] /tmp\n"],
+    ]);
+  });
+
   it("refuses output whose frames do not add up, so the caller falls back", () => {
     const batch = composeBatch(["true", "true"]);
     const good = runSh(batch.script);

@@ -26,29 +26,30 @@ export interface BatchItemResult {
 }
 
 /**
- * Composes one script from complete shell commands (each already quoted and
- * wrapped as it would run alone). Each runs with stdin from /dev/null, in the
- * background; the shell's own `wait` gives each one's exit status. The script
- * starts few processes of its own (mktemp, one `wc`, one `cat`, rm), since on
- * a small machine every process a probe starts is a real part of the cost of
- * a no-change run.
+ * Composes one script from complete shell scripts, each as it would run
+ * alone under `sh -c`. Each runs in a subshell of the batch's shell (a fork,
+ * no new `sh`), with stdin from /dev/null, in the background; the shell's own
+ * `wait` gives each one's exit status. The batch keeps its own state in
+ * variables no probe uses, and starts few processes of its own (mktemp, one
+ * `wc`, one `cat`, rm), since on a small machine every process a probe starts
+ * is a real part of the cost of a no-change run.
  *
  * Output: a header line (the marker, then each probe's exit status), one
  * `wc -c` line per output file (and wc's total), the marker again on a line
  * of its own, then every probe's stdout and stderr, in order, back to back.
  */
-export function composeBatch(commands: readonly string[]): Batch {
+export function composeBatch(scripts: readonly string[]): Batch {
   const boundary = `drove-batch-${randomBytes(12).toString("hex")}`;
-  const ids = commands.map((_, i) => i);
+  const ids = scripts.map((_, i) => i);
   const files = ids.flatMap((i) => [`${i}.o`, `${i}.e`]).join(" ");
   const lines = [
-    'd=$(mktemp -d) || exit 97',
-    "trap 'rm -rf \"$d\"' EXIT",
-    // (the newline ends the command whatever it ends with, a comment included)
-    ...commands.map((c, i) => `{ ${c}\n} </dev/null >"$d/${i}.o" 2>"$d/${i}.e" & p${i}=$!`),
-    ...ids.map((i) => `wait "$p${i}"; r${i}=$?`),
-    `printf '%s %s\\n' ${boundary} "${ids.map((i) => `$r${i}`).join(" ")}"`,
-    `cd "$d" || exit 97`,
+    "drove_batch_d=$(mktemp -d) || exit 97",
+    "trap 'rm -rf \"$drove_batch_d\"' EXIT",
+    // (the newline ends the script whatever it ends with, a comment included)
+    ...scripts.map((c, i) => `( ${c}\n) </dev/null >"$drove_batch_d/${i}.o" 2>"$drove_batch_d/${i}.e" & drove_batch_p${i}=$!`),
+    ...ids.map((i) => `wait "$drove_batch_p${i}"; drove_batch_r${i}=$?`),
+    `printf '%s %s\\n' ${boundary} "${ids.map((i) => `$drove_batch_r${i}`).join(" ")}"`,
+    `cd "$drove_batch_d" || exit 97`,
     `wc -c ${files}`,
     `echo ${boundary}`,
     `cat ${files}`,

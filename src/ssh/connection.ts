@@ -86,6 +86,9 @@ function text(r: RawResult | BatchItemResult): ExecResult {
 }
 
 interface Probe {
+  /** The probe's own shell text (run in a subshell of a batch). */
+  readonly text: string;
+  /** The same, as it runs alone: under `sh -c`, through sudo when the target needs it. */
   readonly wrapped: string;
   readonly timeoutMs: number;
   resolve(r: ExecResult): void;
@@ -171,11 +174,13 @@ export class SshConnection {
 
   /** Runs one command under `sh -c`, through sudo when the target needs it. */
   exec(command: ShellCommand, options: ExecOptions = {}): Promise<ExecResult> {
-    const useSudo = !options.noSudo && (this.target.sudo ?? (this.target.user ?? "root") !== "root");
+    const targetSudo = this.target.sudo ?? (this.target.user ?? "root") !== "root";
+    const useSudo = !options.noSudo && targetSudo;
     const wrapped = (useSudo ? "sudo -n " : "") + "sh -c " + quote(command.text);
-    if (options.batch && options.stdin === undefined) {
+    // (a batch runs as the target's user would, under one sudo when it needs one)
+    if (options.batch && options.stdin === undefined && useSudo === targetSudo) {
       return new Promise((resolve, reject) => {
-        this.probes.push({ wrapped, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, resolve, reject });
+        this.probes.push({ text: command.text, wrapped, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, resolve, reject });
         this.scheduleProbes();
       });
     }
@@ -204,11 +209,12 @@ export class SshConnection {
   private async runProbes(items: Probe[]): Promise<void> {
     const alone = (p: Probe) => this.run(p.wrapped, { timeoutMs: p.timeoutMs }).then((r) => p.resolve(text(r)), p.reject);
     if (items.length === 1) return alone(items[0]);
-    const batch = composeBatch(items.map((p) => p.wrapped));
+    const batch = composeBatch(items.map((p) => p.text));
+    const sudo = this.target.sudo ?? (this.target.user ?? "root") !== "root";
     let results: BatchItemResult[] | undefined;
     try {
       const r = await traced(`ssh batch of ${items.length} probes on ${describeTarget(this.target)}`, () =>
-        this.run("sh -c " + quote(batch.script), { timeoutMs: Math.max(...items.map((p) => p.timeoutMs)) }),
+        this.run((sudo ? "sudo -n " : "") + "sh -c " + quote(batch.script), { timeoutMs: Math.max(...items.map((p) => p.timeoutMs)) }),
       );
       results = r.code === 0 ? parseBatch(r.stdout, batch, items.length) : undefined;
     } catch (err) {
