@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { parseContainerFact, type CliEngine, type ContainerFact } from "./facts";
+import { containerFactCommand, parseContainerFact, type CliEngine, type ContainerFact } from "./facts";
 import { belongsToAnother, envFile, INSTANCE_LABEL, planContainer, planContainerRemoval, SPEC_LABEL, specDigest, type ContainerDesired } from "./operations";
 import { planRuntime, planRuntimeRemoval, parseRuntimeFact, runtimeFactCommand } from "./runtime";
 import { execFileSync } from "node:child_process";
@@ -139,6 +139,24 @@ describe("parseContainerFact", () => {
   it("treats 'absent' and podman's '[]' as absent", () => {
     assert.deepEqual(parseContainerFact("absent\n"), { state: "absent" });
     assert.deepEqual(parseContainerFact("[]\n"), { state: "absent" });
+  });
+  it("reads Docker's API (through curl) the way it reads the CLI, and falls back to the CLI where the API path does not apply", () => {
+    // given a fake `curl` that answers like Docker's API and a fake `docker` CLI, first on PATH
+    const dir = mkdtempSync(join(tmpdir(), "drove-inspect-"));
+    const doc = { Config: { Image: "reg/web@sha256:abc", Env: [], Cmd: null, Labels: {} }, State: { Running: true, ExitCode: 0 }, RestartCount: 0, HostConfig: { RestartPolicy: { Name: "no" } } };
+    writeFileSync(join(dir, "curl"), `#!/bin/sh\necho curl >> ${dir}/calls\nprintf '%s' '${JSON.stringify(doc)}'\n`, { mode: 0o755 });
+    writeFileSync(join(dir, "docker"), `#!/bin/sh\necho docker >> ${dir}/calls\nprintf '%s\\n' '${JSON.stringify([doc], null, 2).replace(/\n/g, " ")}'\n`, { mode: 0o755 });
+    const probe = (env: Record<string, string>) =>
+      parseContainerFact(execFileSync("sh", ["-c", containerFactCommand("docker", "web").text], { encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, ...env } }));
+    // when Docker is elsewhere (DOCKER_HOST): the CLI answers
+    const viaCli = probe({ DOCKER_HOST: "tcp://elsewhere:2375" });
+    // then
+    assert.deepEqual(readFileSync(join(dir, "calls"), "utf8").trim().split("\n"), ["docker"]);
+    assert.equal(viaCli.state, "present");
+    // and the API's single object, as the command wraps it, reads the same as the CLI's list
+    assert.deepEqual(parseContainerFact(`[${JSON.stringify(doc)}]\n`), viaCli);
+    // and Podman is always asked through its CLI
+    assert.match(containerFactCommand("podman", "web").text, /^if out=\$\(podman container inspect web/);
   });
   it("refuses garbage, quoting it", () => {
     assert.throws(() => parseContainerFact("Error: something"), /unexpected answer from the container probe: "Error: something"/);

@@ -70,7 +70,9 @@ export function runtimeFactCommand(engine: Engine, known?: Pick<RuntimeFact, "ve
   const versioned = (stamp: ReturnType<typeof sh>, ask: ReturnType<typeof sh>) =>
     sh`${stamp}; case "$s" in ${reuse ? sh`${reuse.versionStamp!}) echo ${reuse.version};;` : sh``} *) ${ask};; esac; echo "$s"`;
   const binaryStamp = (tool: string) => sh`s=$(p=$(command -v ${tool}) && stat -L -c %s.%Y.%i "$p" 2>/dev/null)`;
-  const daemonStamp = (unit: string) => sh`set -- $(systemctl show -p MainPID -p ExecMainStartTimestampMonotonic --value ${unit} 2>/dev/null); s="\${1:-0}.\${2:-0}"`;
+  // One systemctl call for the unit's state and its process: "active" (as `is-active` says it), then the stamp in $s.
+  const daemon = (unit: string) =>
+    sh`a=inactive; pid=0; t=0; for kv in $(systemctl show -p ActiveState -p MainPID -p ExecMainStartTimestampMonotonic ${unit} 2>/dev/null); do case "$kv" in ActiveState=*) a=\${kv#*=};; MainPID=*) pid=\${kv#*=};; ExecMainStartTimestampMonotonic=*) t=\${kv#*=};; esac; done; echo "$a"; s="$pid.$t"`;
   if (engine === "systemd") {
     return sh`if command -v runc >/dev/null && command -v skopeo >/dev/null && command -v umoci >/dev/null && [ -d /run/systemd/system ]; then echo installed; else echo missing; fi; echo active; ${versioned(
       binaryStamp("runc"),
@@ -79,15 +81,13 @@ export function runtimeFactCommand(engine: Engine, known?: Pick<RuntimeFact, "ve
   }
   if (engine === "containerd") {
     // `containerd --version` prints "containerd github.com/containerd/containerd 1.6.20~ds1 <commit>".
-    return sh`if command -v containerd >/dev/null && command -v ctr >/dev/null; then echo installed; else echo missing; fi; systemctl is-active ${units} || true; ${versioned(
-      daemonStamp(units[0]),
+    return sh`if command -v containerd >/dev/null && command -v ctr >/dev/null; then echo installed; else echo missing; fi; ${versioned(
+      daemon(units[0]),
       sh`containerd --version 2>/dev/null | awk '{ print $3 }' | grep . || echo unknown`,
     )}`;
   }
-  return sh`if command -v ${engine} >/dev/null; then echo installed; else echo missing; fi; ${
-    units.length ? sh`systemctl is-active ${units[units.length - 1]} || true` : sh`echo active`
-  }; ${versioned(
-    units.length ? daemonStamp(units[units.length - 1]) : binaryStamp(engine),
+  return sh`if command -v ${engine} >/dev/null; then echo installed; else echo missing; fi; ${versioned(
+    units.length ? daemon(units[units.length - 1]) : sh`echo active; ${binaryStamp(engine)}`,
     sh`timeout 20 ${engine} version --format '{{.Server.Version}}' 2>/dev/null || timeout 20 ${engine} version --format '{{.Version}}' 2>/dev/null || echo unknown`,
   )}`;
 }

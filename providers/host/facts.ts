@@ -32,8 +32,11 @@ export function hostFactsCommand(known?: Pick<HostFacts, "tools" | "toolStamps">
   const cached = Object.entries(known?.toolStamps ?? {})
     .filter(([t, stamp]) => (TOOLS as readonly string[]).includes(t) && /^\d+\.\d+\.\d+$/.test(stamp) && known?.tools[t] !== undefined)
     .map(([t, stamp]) => sh`${`${t}=${stamp}`}) v=${known!.tools[t]};;`);
-  const ask = sh`case "$t" in etcdctl) v=$(ETCDCTL_API=3 timeout 5 etcdctl version 2>/dev/null);; *) v=$(timeout 5 "$t" --version 2>/dev/null);; esac; v=$(printf '%s' "$v" | grep -m1 -oE '[0-9]+[.][0-9]+([.][0-9]+)?')`;
-  return sh`. /etc/os-release 2>/dev/null; echo "os=\${ID:-unknown} \${VERSION_ID:-}"; (. /usr/lib/os-release 2>/dev/null; echo "osImage=\${IMAGE_ID:-} \${IMAGE_VERSION:-}"); echo "hostname=$(hostname)"; echo "machineId=$(cat /etc/machine-id 2>/dev/null)"; echo "kernel=$(uname -r)"; echo "arch=$(uname -m)"; for t in ${[...TOOLS]}; do if p=$(command -v "$t" 2>/dev/null); then s=$(stat -L -c %s.%Y.%i "$p" 2>/dev/null); echo "stamp.$t=$s"; case "$t=$s" in ${cached} *) ${ask};; esac; echo "tool.$t=$v"; fi; done`;
+  const ask = sh`case "$t" in etcdctl) v=$(ETCDCTL_API=3 timeout 5 etcdctl version 2>/dev/null </dev/null);; *) v=$(timeout 5 "$t" --version 2>/dev/null </dev/null);; esac; v=$(printf '%s' "$v" | grep -m1 -oE '[0-9]+[.][0-9]+([.][0-9]+)?')`;
+  // Shell builtins where they do (read, [ -x ], a PATH walk): each process started costs the machine.
+  const identity = sh`. /etc/os-release 2>/dev/null; echo "os=\${ID:-unknown} \${VERSION_ID:-}"; (. /usr/lib/os-release 2>/dev/null; echo "osImage=\${IMAGE_ID:-} \${IMAGE_VERSION:-}"); { read -r h </proc/sys/kernel/hostname; } 2>/dev/null || h=$(hostname); echo "hostname=$h"; { read -r m </etc/machine-id; } 2>/dev/null || m=; echo "machineId=$m"; { read -r k </proc/sys/kernel/osrelease; } 2>/dev/null || k=$(uname -r); echo "kernel=$k"; echo "arch=$(uname -m)"`;
+  const find = sh`found=; oldifs=$IFS; IFS=:; set -f; for t in ${[...TOOLS]}; do for dir in $PATH; do if [ -n "$dir" ] && [ -f "$dir/$t" ] && [ -x "$dir/$t" ]; then found="$found:$dir/$t"; break; fi; done; done; set +f`;
+  return sh`${identity}; ${find}; set -f; if [ -n "$found" ]; then stat -L -c '%n %s.%Y.%i' \${found#:} 2>/dev/null; fi | { IFS=$oldifs; while read -r p s; do t=\${p##*/}; echo "stamp.$t=$s"; case "$t=$s" in ${cached} *) ${ask};; esac; echo "tool.$t=$v"; done; }`;
 }
 
 export function parseHostFacts(stdout: string): HostFacts {
