@@ -129,27 +129,34 @@ describe("construct ids", () => {
 });
 
 describe("App.synth: stack traces", () => {
-  it("registers without Pulumi's per-promise stack traces and gives the program its limit back", () => {
-    // given a program with its own limit
+  it("registers with empty stack traces (Pulumi takes one per resource and promise) and gives the program its settings back", () => {
+    // given a program with its own limit and formatter
     const app = new App();
     hostIn(app).addFile("a", { path: "/etc/a", content: "a" });
-    const before = Error.stackTraceLimit;
+    const before = { limit: Error.stackTraceLimit, format: Error.prepareStackTrace };
+    const format = () => "the program's own";
     Error.stackTraceLimit = 17;
-    let during: number | undefined;
+    Error.prepareStackTrace = format;
+    let during: string | undefined;
     const original = App.prototype["register" as keyof App] as unknown as (...a: unknown[]) => void;
     (App.prototype as unknown as Record<string, unknown>).register = function (this: App, ...a: unknown[]) {
-      during = Error.stackTraceLimit;
+      // (as Pulumi's Resource.callsites() does: no limit, then the formatted stack)
+      Error.stackTraceLimit = Number.POSITIVE_INFINITY;
+      during = new Error().stack;
+      Error.stackTraceLimit = 0;
       return original.apply(this, a);
     };
     try {
       // when
       app.synth();
-      // then
-      assert.equal(during, 0);
+      // then: no frame to format or keep, and the program's settings back
+      assert.equal(during, "Error: ");
       assert.equal(Error.stackTraceLimit, 17);
+      assert.equal(Error.prepareStackTrace, format);
     } finally {
       (App.prototype as unknown as Record<string, unknown>).register = original;
-      Error.stackTraceLimit = before;
+      Error.stackTraceLimit = before.limit;
+      Error.prepareStackTrace = before.format;
     }
   });
 });
