@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -51,7 +51,7 @@ describe("Host props", () => {
     });
   }
 
-  it("refuses a host with neither privateKey nor password, saying how to give one", () => {
+  it("refuses a host with neither a key nor a password, saying how to give one", () => {
     // given
     const app = new App({ synthOut: "-" });
 
@@ -60,7 +60,38 @@ describe("Host props", () => {
 
     // then
     assert.equal(messages.length, 1);
-    assert.match(messages[0], /^web1: give `privateKey` \(for example pulumi\.secret\(.*\)\) or `password`$/);
+    assert.match(messages[0], /^web1: give `privateKeyPath` \(a key file, like "\/home\/me\/\.ssh\/id_ed25519"\), `privateKey` \(for example pulumi\.secret\(.*\)\) or `password`$/);
+  });
+
+  it("takes a key file by its path: only the path is in the connection, and a file that cannot be read is refused before anything connects", () => {
+    // given a key file, and a path where there is none
+    const dir = mkdtempSync(join(tmpdir(), "drove-key-"));
+    const keyFile = join(dir, "id_ed25519");
+    writeFileSync(keyFile, "a key\n", { mode: 0o600 });
+    const app = new App({ synthOut: "-" });
+    // when
+    const good = new Host(app, "web1", props({ privateKey: undefined, privateKeyPath: keyFile }));
+    const missing = messagesOf(() => new Host(app, "web2", props({ privateKey: undefined, privateKeyPath: join(dir, "nope") })));
+    const relative = messagesOf(() => new Host(app, "web3", props({ privateKey: undefined, privateKeyPath: "id_ed25519" })));
+    // then
+    const c = good.connection as unknown as Record<string, unknown>;
+    assert.equal(c.privateKeyPath, keyFile);
+    assert.equal(c.privateKey, undefined);
+    assert.deepEqual(missing, [`web2: \`privateKeyPath\` ${join(dir, "nope")} cannot be read (ENOENT); create the key there, or point privateKeyPath at the key that logs in to this machine`]);
+    assert.deepEqual(relative, ['web3: `privateKeyPath` must be an absolute path to a key file, but "id_ed25519" was provided']);
+  });
+
+  it("fromInventory names the inventory's key file, unless the program gives a key of its own", () => {
+    const dir = mkdtempSync(join(tmpdir(), "drove-key-"));
+    const keyFile = join(dir, "id_ed25519");
+    writeFileSync(keyFile, "a key\n", { mode: 0o600 });
+    const machine = { name: "m1", address: "10.0.0.5", port: 22, user: "root", privateKeyPath: keyFile, hostKey: "SHA256:m5IHXuYajWiaBPu90qEletjQt9bxszIkcxckGUmSKB8" };
+    const app = new App({ synthOut: "-" });
+    const byPath = Host.fromInventory(app, machine).connection as unknown as Record<string, unknown>;
+    const byKey = Host.fromInventory(app, { ...machine, name: "m2" }, { privateKey: pulumi.secret("k") }).connection as unknown as Record<string, unknown>;
+    assert.equal(byPath.privateKeyPath, keyFile);
+    assert.equal(byKey.privateKeyPath, undefined);
+    assert.ok(byKey.privateKey !== undefined);
   });
 
   it("accepts a password instead of a private key", () => {

@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { accessSync, constants } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { Construct } from "constructs";
 import { appOf, freeId } from "../src/app";
@@ -28,6 +29,13 @@ export interface HostProps {
   readonly user?: string;
   /** Private key that logs in (OpenSSH or PEM). Always handled as a Pulumi secret. */
   readonly privateKey?: pulumi.Input<string>;
+  /**
+   * A private key file on the machine that runs Pulumi (as `ssh -i` takes
+   * one), read by the provider when it connects: the key is then in no
+   * state, diff or log at all, only its path. `privateKey` wins when both
+   * are given.
+   */
+  readonly privateKeyPath?: string;
   /** Password that logs in, where no key is used. Always handled as a Pulumi secret. */
   readonly password?: pulumi.Input<string>;
   /**
@@ -74,7 +82,8 @@ export class Host extends Construct implements IResourceConstruct {
       address: machine.address,
       port: machine.port,
       user: machine.user,
-      privateKey: pulumi.secret(readFileSync(machine.privateKeyPath, "utf8")),
+      // (the key file, not its content: the key stays out of the state)
+      ...(props.privateKey === undefined && props.password === undefined ? { privateKeyPath: resolve(machine.privateKeyPath) } : {}),
       hostKey: machine.hostKey,
       labels: machine.labels,
       hostname: machine.name,
@@ -113,8 +122,19 @@ export class Host extends Construct implements IResourceConstruct {
     }
     this.user = props.user ?? "root";
     if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(this.user)) errors.push(`${where}: \`user\` must be a login name like "root" or "deploy", but ${JSON.stringify(this.user)} was provided`);
-    if (props.privateKey === undefined && props.password === undefined) {
-      errors.push(`${where}: give \`privateKey\` (for example pulumi.secret(fs.readFileSync("~/.ssh/id_ed25519"))) or \`password\``);
+    if (props.privateKey === undefined && props.privateKeyPath === undefined && props.password === undefined) {
+      errors.push(`${where}: give \`privateKeyPath\` (a key file, like "/home/me/.ssh/id_ed25519"), \`privateKey\` (for example pulumi.secret(fs.readFileSync(...))) or \`password\``);
+    }
+    if (props.privateKeyPath !== undefined && props.privateKey === undefined) {
+      if (!isAbsolute(props.privateKeyPath)) {
+        errors.push(`${where}: \`privateKeyPath\` must be an absolute path to a key file, but ${JSON.stringify(props.privateKeyPath)} was provided`);
+      } else {
+        try {
+          accessSync(props.privateKeyPath, constants.R_OK);
+        } catch (err) {
+          errors.push(`${where}: \`privateKeyPath\` ${props.privateKeyPath} cannot be read (${(err as NodeJS.ErrnoException).code}); create the key there, or point privateKeyPath at the key that logs in to this machine`);
+        }
+      }
     }
     if (props.hostKey === undefined && props.knownHostsFile === undefined) {
       errors.push(`${where}: no host key is pinned; set \`hostKey\` to the machine's fingerprint (SHA256:..., from \`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\`) or \`knownHostsFile\``);
@@ -195,7 +215,7 @@ export class Host extends Construct implements IResourceConstruct {
       host: p.address,
       port: this.port,
       user: this.user,
-      ...(p.privateKey !== undefined ? { privateKey: secretInput(p.privateKey) } : {}),
+      ...(p.privateKey !== undefined ? { privateKey: secretInput(p.privateKey) } : p.privateKeyPath !== undefined ? { privateKeyPath: p.privateKeyPath } : {}),
       ...(p.password !== undefined ? { password: secretInput(p.password) } : {}),
       ...(p.hostKey !== undefined ? { hostKey: p.hostKey } : {}),
       ...(p.knownHostsFile !== undefined ? { knownHostsFile: p.knownHostsFile } : {}),

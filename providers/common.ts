@@ -40,8 +40,11 @@ export function checkConnection(value: unknown, failures: Failures, prop = "conn
   } else if (typeof c.hostKey === "string" && !isUnknown(c.hostKey) && !parsePinnedHostKey(c.hostKey)) {
     failures.push({ property: `${prop}.hostKey`, reason: "`hostKey` must be a SHA256:... fingerprint or an `ssh-ed25519 AAAA...` public key line" });
   }
-  if (c.privateKey === undefined && c.password === undefined && !isUnknown(c.privateKey)) {
-    failures.push({ property: `${prop}.privateKey`, reason: "give `privateKey` (as a Pulumi secret) or `password` to log in with" });
+  if (c.privateKey === undefined && c.privateKeyPath === undefined && c.password === undefined && !isUnknown(c.privateKey)) {
+    failures.push({ property: `${prop}.privateKey`, reason: "give `privateKeyPath` (a key file), `privateKey` (as a Pulumi secret) or `password` to log in with" });
+  }
+  if (c.privateKeyPath !== undefined && !isUnknown(c.privateKeyPath) && (typeof c.privateKeyPath !== "string" || !c.privateKeyPath.startsWith("/"))) {
+    failures.push({ property: `${prop}.privateKeyPath`, reason: `\`privateKeyPath\` must be an absolute path to a key file, but ${JSON.stringify(c.privateKeyPath)} was provided` });
   }
   if (c.jump !== undefined) checkConnection(c.jump, failures, `${prop}.jump`);
   return c as unknown as SshTarget;

@@ -49,7 +49,8 @@ describe("drove synth", () => {
     assert.deepEqual(Object.keys(doc.hosts), ["web1"]);
     const [host, motd, token] = doc.hosts.web1;
     assert.equal(host.type, "drove:index:Host");
-    assert.deepEqual(host.props.connection, { host: "192.0.2.10", port: 22, user: "root", privateKey: "[secret]", hostKey: readFileSync(join(dir, "id.pub"), "utf8").trim() });
+    // (a lab inventory names its key file: the key itself is in no output, only its path)
+    assert.deepEqual(host.props.connection, { host: "192.0.2.10", port: 22, user: "root", privateKeyPath: join(dir, "id"), hostKey: readFileSync(join(dir, "id.pub"), "utf8").trim() });
     assert.deepEqual(motd.props, { connection: host.props.connection, path: "/etc/motd", content: "hello from config\n", mode: "0644", createParents: true });
     assert.equal(token.props.content, "[secret]");
     const body = key.split("\n")[1];

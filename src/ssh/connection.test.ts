@@ -53,6 +53,19 @@ describe("SshConnection probes", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it("logs in with a key file named by privateKeyPath, and names a key file it cannot read", async () => {
+    // when
+    const byPath = await SshConnection.open({ host: "127.0.0.1", port, user: "root", privateKeyPath: join(dir, "user"), hostKey });
+    const answer = await byPath.exec(sh`echo in`);
+    byPath.close();
+    // then
+    assert.equal(answer.stdout, "in\n");
+    await assert.rejects(
+      SshConnection.open({ host: "127.0.0.1", port, user: "root", privateKeyPath: join(dir, "nope"), hostKey }),
+      (e: Error) => e.name === "ConnectError" && e.message.includes(`Unable to read the private key on root@127.0.0.1:${port}: ${join(dir, "nope")}: ENOENT`),
+    );
+  });
+
   it("sends probes that arrive together in one round trip, each with its own result", async () => {
     // given
     execs = [];

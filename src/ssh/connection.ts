@@ -18,6 +18,12 @@ export interface SshTarget {
   readonly user?: string;
   /** A private key in OpenSSH or PEM form. A secret: never logged. */
   readonly privateKey?: string;
+  /**
+   * A private key file on the machine that runs Pulumi (as `ssh -i` takes
+   * one), read when connecting: the key itself is then in no state, no
+   * diff and no RPC. Ignored when `privateKey` is given.
+   */
+  readonly privateKeyPath?: string;
   /** The passphrase of `privateKey`, if it has one. A secret. */
   readonly privateKeyPassphrase?: string;
   /** A password, where keys are not used. A secret. */
@@ -144,6 +150,7 @@ export class SshConnection {
       },
     };
     if (target.privateKey) config.privateKey = target.privateKey;
+    else if (target.privateKeyPath) config.privateKey = readKeyFile(name, target.privateKeyPath);
     if (target.privateKeyPassphrase) config.passphrase = target.privateKeyPassphrase;
     if (target.password) config.password = target.password;
     if (via) config.sock = await via.forward(target.host, port);
@@ -352,7 +359,7 @@ function connectError(
   if (/Cannot parse privateKey|Encrypted private OpenSSH key detected|bad passphrase/i.test(reason)) {
     return new ConnectError(name, "read the private key", reason.replace(/^Cannot parse privateKey: /, "it is not a private key drove can read: "), {
       fixes: [
-        "set privateKey to the contents of an OpenSSH or PEM private key file (e.g. ~/.ssh/id_ed25519, not the .pub)",
+        "set privateKey to the contents of an OpenSSH or PEM private key file, or privateKeyPath to the file (e.g. ~/.ssh/id_ed25519, not the .pub)",
         "if the key has a passphrase, set privateKeyPassphrase (a Pulumi secret)",
       ],
     });
@@ -367,4 +374,15 @@ function connectError(
     fixes: ["check that the machine is up and sshd listens on that address and port", "check the address in the host's props"],
     retryable: timedOut || (err.code !== undefined && RETRYABLE.has(err.code)),
   });
+}
+
+/** A key file's content, or the reason it cannot be read, as an error that names the file and the fix. */
+function readKeyFile(name: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConnectError(name, "read the private key", `${path}: ${(err as NodeJS.ErrnoException).code ?? reasonOf(err)}`, {
+      fixes: ["create the key file there (it must be readable by the user running pulumi)", "point privateKeyPath at the key that logs in to this machine"],
+    });
+  }
 }

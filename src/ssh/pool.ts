@@ -49,7 +49,7 @@ export class SshPool {
    */
   static key(t: SshTarget): string {
     const creds = createHash("sha256")
-      .update(JSON.stringify([t.privateKey ?? "", t.privateKeyPassphrase ?? "", t.password ?? ""]))
+      .update(JSON.stringify([t.privateKey ?? "", t.privateKeyPath ?? "", t.privateKeyPassphrase ?? "", t.password ?? ""]))
       .digest("hex");
     return [describeTarget(t), t.hostKey ?? "", t.knownHostsFile ?? "", t.sudo ?? "", creds, t.jump ? SshPool.key(t.jump) : ""].join("|");
   }
