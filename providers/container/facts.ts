@@ -46,9 +46,11 @@ export function containerFactCommand(engine: CliEngine, name: string): ShellComm
   // Docker's own API on its local socket gives the same JSON as `docker container inspect` (one
   // object, not a list) for a fraction of the CLI's start-up (measured on a lab machine: 6 ms of
   // CPU against 22 ms, the largest probe of a no-change run). The CLI answers whenever the API
-  // path does not apply: no curl, another Docker host or context, no such container.
+  // path does not apply: no curl, another Docker host or context (from the environment or
+  // the user's ~/.docker/config.json), no such container.
   const api = sh`http://localhost/containers/${encodeURIComponent(name)}/json`;
-  return sh`if [ -z "\${DOCKER_HOST:-}\${DOCKER_CONTEXT:-}" ] && [ -S /var/run/docker.sock ] && command -v curl >/dev/null 2>&1 && out=$(curl -sf --max-time 20 --unix-socket /var/run/docker.sock ${api} 2>/dev/null); then printf '[%s]\n' "$out"; else ${cli}; fi`;
+  const local = sh`[ -z "\${DOCKER_HOST:-}\${DOCKER_CONTEXT:-}" ] && [ -S /var/run/docker.sock ] && ! grep -qs '"currentContext"' "\${DOCKER_CONFIG:-\${HOME:-/root}/.docker}/config.json"`;
+  return sh`if ${local} && command -v curl >/dev/null 2>&1 && out=$(curl -sf --max-time 20 --unix-socket /var/run/docker.sock ${api} 2>/dev/null); then printf '[%s]\n' "$out"; else ${cli}; fi`;
 }
 
 interface InspectJson {

@@ -4,7 +4,8 @@ import { containerFactCommand, parseContainerFact, type CliEngine, type Containe
 import { belongsToAnother, envFile, INSTANCE_LABEL, planContainer, planContainerRemoval, SPEC_LABEL, specDigest, type ContainerDesired } from "./operations";
 import { planRuntime, planRuntimeRemoval, parseRuntimeFact, runtimeFactCommand } from "./runtime";
 import { execFileSync } from "node:child_process";
-import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -140,23 +141,41 @@ describe("parseContainerFact", () => {
     assert.deepEqual(parseContainerFact("absent\n"), { state: "absent" });
     assert.deepEqual(parseContainerFact("[]\n"), { state: "absent" });
   });
-  it("reads Docker's API (through curl) the way it reads the CLI, and falls back to the CLI where the API path does not apply", () => {
-    // given a fake `curl` that answers like Docker's API and a fake `docker` CLI, first on PATH
+  it("reads Docker's API (through curl) the way it reads the CLI, and falls back to the CLI where the API path does not apply", async () => {
+    // given a fake `curl` that answers like Docker's API and a fake `docker` CLI, first on PATH,
+    // and a listening socket standing in for Docker's (the script's path to it swapped for this one)
     const dir = mkdtempSync(join(tmpdir(), "drove-inspect-"));
     const doc = { Config: { Image: "reg/web@sha256:abc", Env: [], Cmd: null, Labels: {} }, State: { Running: true, ExitCode: 0 }, RestartCount: 0, HostConfig: { RestartPolicy: { Name: "no" } } };
     writeFileSync(join(dir, "curl"), `#!/bin/sh\necho curl >> ${dir}/calls\nprintf '%s' '${JSON.stringify(doc)}'\n`, { mode: 0o755 });
     writeFileSync(join(dir, "docker"), `#!/bin/sh\necho docker >> ${dir}/calls\nprintf '%s\\n' '${JSON.stringify([doc], null, 2).replace(/\n/g, " ")}'\n`, { mode: 0o755 });
-    const probe = (env: Record<string, string>) =>
-      parseContainerFact(execFileSync("sh", ["-c", containerFactCommand("docker", "web").text], { encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, ...env } }));
-    // when Docker is elsewhere (DOCKER_HOST): the CLI answers
-    const viaCli = probe({ DOCKER_HOST: "tcp://elsewhere:2375" });
-    // then
-    assert.deepEqual(readFileSync(join(dir, "calls"), "utf8").trim().split("\n"), ["docker"]);
-    assert.equal(viaCli.state, "present");
-    // and the API's single object, as the command wraps it, reads the same as the CLI's list
-    assert.deepEqual(parseContainerFact(`[${JSON.stringify(doc)}]\n`), viaCli);
-    // and Podman is always asked through its CLI
-    assert.match(containerFactCommand("podman", "web").text, /^if out=\$\(podman container inspect web/);
+    const socket = join(dir, "docker.sock");
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    const script = containerFactCommand("docker", "web").text.split("/var/run/docker.sock").join(socket);
+    const probe = (env: Record<string, string>) => {
+      writeFileSync(join(dir, "calls"), "");
+      const fact = parseContainerFact(execFileSync("sh", ["-c", script], { encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, HOME: dir, DOCKER_HOST: "", DOCKER_CONTEXT: "", DOCKER_CONFIG: "", ...env } }));
+      return { fact, asked: readFileSync(join(dir, "calls"), "utf8").trim() };
+    };
+    try {
+      // when Docker is the local daemon: its API answers, and reads as the CLI's answer does
+      const viaApi = probe({});
+      // when Docker is elsewhere (DOCKER_HOST), or the user's config names a context: the CLI answers
+      const viaHost = probe({ DOCKER_HOST: "tcp://elsewhere:2375" });
+      mkdirSync(join(dir, ".docker"));
+      writeFileSync(join(dir, ".docker", "config.json"), JSON.stringify({ auths: {}, currentContext: "remote" }));
+      const viaContext = probe({});
+      // then
+      assert.equal(viaApi.asked, "curl");
+      assert.equal(viaHost.asked, "docker");
+      assert.equal(viaContext.asked, "docker");
+      assert.equal(viaApi.fact.state, "present");
+      assert.deepEqual(viaApi.fact, viaHost.fact);
+      // and Podman is always asked through its CLI
+      assert.match(containerFactCommand("podman", "web").text, /^if out=\$\(podman container inspect web/);
+    } finally {
+      server.close();
+    }
   });
   it("refuses garbage, quoting it", () => {
     assert.throws(() => parseContainerFact("Error: something"), /unexpected answer from the container probe: "Error: something"/);
