@@ -4,12 +4,10 @@
  * time (CPU profiles, strace...). Prints the project folder and the
  * environment to run `pulumi` in it; `--down` tears the lab down.
  */
-import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { packageRoot } from "../src/paths";
 import { BenchLab } from "./lab";
-import { TOOLS, type Installed } from "./tools";
+import { installTools, TOOLS } from "./tools";
 
 const stateDir = "/tmp/drove-profile";
 const lab = new BenchLab({ prefix: "drovepf", net: 60, stateDir });
@@ -20,8 +18,7 @@ async function main(): Promise<void> {
     return;
   }
   const machines = Number(process.argv[2] ?? 10);
-  const out = execFileSync("bash", [join(packageRoot, "bench", "setup.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
-  const installed = Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)])) as unknown as Installed;
+  const installed = installTools();
   await lab.fresh(machines);
   const dir = join(stateDir, "project");
   mkdirSync(dir, { recursive: true });

@@ -32,7 +32,7 @@ import {
   type Phase,
   type Sample,
 } from "./stats";
-import { engineOnly, TOOLS, type Installed, type Tool } from "./tools";
+import { engineOnly, installTools, TOOLS, type Installed, type Tool } from "./tools";
 
 const log = (s: string) => console.error(`${new Date().toISOString().slice(11, 19)} bench: ${s}`);
 
@@ -71,12 +71,7 @@ interface Extra {
   failures: string[];
 }
 
-function installTools(): Installed {
-  log("bench/setup.sh: Ansible, pyinfra and pulumi-resource-command");
-  const out = execFileSync("bash", [join(packageRoot, "bench", "setup.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
-  const kv = Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-  return kv as unknown as Installed;
-}
+
 
 function versions(installed: Installed): Record<string, string> {
   const v = (cmd: string, args: string[]) => {
@@ -331,6 +326,7 @@ async function main() {
     return t;
   });
   if (opts.nets.length < opts.machines.length) throw new InvalidArgumentError(`--nets needs one octet per lab size (${opts.machines.length}), but has ${opts.nets.length}`);
+  log("bench/setup.sh: Ansible, pyinfra and pulumi-resource-command");
   const installed = installTools();
   const vers = versions(installed);
   const workRoot = join(cacheDir(), "bench", "work", new Date().toISOString().replace(/[:.]/g, "-"));

@@ -3,6 +3,7 @@
  * its users drive it: drove and @pulumi/command through the real `pulumi`
  * CLI, Ansible through `ansible-playbook`, pyinfra through its CLI.
  */
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Inventory } from "../src/inventory";
@@ -11,6 +12,12 @@ import { ensurePulumi, installProviderPlugin, offlineEnv } from "../src/toolchai
 import { timed, type Timed } from "./measure";
 import { pyinfraFoundChanges } from "./stats";
 import { fileContent, WORKLOAD } from "./workload";
+
+/** Runs `bench/setup.sh` (idempotent, cached) and reads what it reports: where the other tools are. */
+export function installTools(): Installed {
+  const out = execFileSync("bash", [join(packageRoot, "bench", "setup.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  return Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)])) as unknown as Installed;
+}
 
 /** What `bench/setup.sh` reports: where the other tools are. */
 export interface Installed {

@@ -15,14 +15,14 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { answersSsh } from "./service-checks";
 import { join } from "node:path";
-import { bootTestLab, eventually, expectOk, httpText, sh, TestProject, type CliResult, type TestLab } from "./harness";
+import { bootTestLab, eventually, processAlive, expectOk, httpText, sh, TestProject, type CliResult, type TestLab } from "./harness";
 import { SshConnection } from "../src/ssh";
 import type { ShellCommand } from "../src/quote";
 import { pushWebImage, type TestImage } from "./fixtures";
-import { labUp } from "./lab/lab";
+import { labMachineCgroup, labUp } from "./lab/lab";
 import { run } from "./lab/system";
 
 const PREFIX = "drovefa";
@@ -78,22 +78,13 @@ function cut(machine: string, off: boolean): void {
   execFileSync("ip", ["link", "set", `${PREFIX}-${machine}`, off ? "down" : "up"]);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const pidIn = (file: string) => Number(readFileSync(file, "utf8").trim());
 
 /** The machine's cgroup (every process of it: systemd-nspawn, its systemd, sshd...). */
 function machineCgroup(machine: string): string {
-  const root = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"].find((d) => existsSync(join(d, "cgroup.controllers")));
-  assert.ok(root, "no cgroup v2 hierarchy on this machine");
-  return join(root, "drove-lab", `${PREFIX}-${machine}`);
+  const dir = labMachineCgroup(machine);
+  assert.ok(dir, "no cgroup v2 hierarchy on this machine");
+  return dir;
 }
 
 /** The registry's repositories and the tags of `web`, as its HTTP API lists them. */
@@ -172,7 +163,7 @@ describe("Faults in the middle of a run, through the real pulumi CLI", { timeout
     expectOk(await project.config({ tags: "base,cut,kill", gateOn: "m2", gate: "k1" }), "config");
     const up = await upHeldAt("m2", "k1");
     const supervisor = pidIn(join(lab.stateDir, "lab", "machines", "m2", "nspawn.pid"));
-    assert.ok(alive(supervisor), "m2's supervisor is not running");
+    assert.ok(processAlive(supervisor), "m2's supervisor is not running");
     // when every process of m2 is killed at once (systemd-nspawn, its systemd, sshd...)
     writeFileSync(join(machineCgroup("m2"), "cgroup.kill"), "1");
     const result = await up.done;
@@ -182,7 +173,7 @@ describe("Faults in the middle of a run, through the real pulumi CLI", { timeout
     assert.match(result.output, /m2\/gate \*\*creating failed\*\*[^\n]*Unable to run a command on root@10\.213\.53\.12: /, result.output);
     assert.doesNotMatch(result.output, /10\.213\.53\.1[13]/, `m1 or m3 named in the failure:\n${result.output}`);
     for (const m of ["m1", "m3"]) assert.equal(await fileOn(m, "kill"), written(m, "kill"));
-    assert.equal(await eventually(async () => alive(supervisor), false), false, "m2's supervisor outlived its machine");
+    assert.equal(await eventually(async () => processAlive(supervisor), false), false, "m2's supervisor outlived its machine");
     // when the machine is booted again (same address, host key and machine-id)
     const hostKey = lab.machine("m2").hostKey;
     const inventory = await labUp(3, () => undefined);
@@ -207,9 +198,9 @@ describe("Faults in the middle of a run, through the real pulumi CLI", { timeout
     const up = await upHeldAt("m2", "r1");
     // when the registry stops, then the slow step is let through
     const registry = pidIn(join(lab.stateDir, "lab", "registry", "pid"));
-    assert.ok(alive(registry), "the registry is not running");
+    assert.ok(processAlive(registry), "the registry is not running");
     process.kill(registry, "SIGTERM");
-    assert.equal(await eventually(async () => alive(registry), false), false, "the registry did not stop");
+    assert.equal(await eventually(async () => processAlive(registry), false), false, "the registry did not stop");
     assert.match(await registryListing(), /unreachable/);
     await openGate("m2", "r1");
     const result = await up.done;

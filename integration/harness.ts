@@ -74,6 +74,16 @@ export interface CliResult {
   readonly output: string;
 }
 
+/** Whether a process of this box is still there. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A `pulumi` command running in the background (see {@link TestProject.pulumiInBackground}). */
 export interface BackgroundRun {
   readonly pid: number;

@@ -11,7 +11,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { bootTestLab, eventually, expectOk, sh, TestProject, type BackgroundRun, type CliResult, type TestLab } from "./harness";
+import { bootTestLab, eventually, processAlive, expectOk, sh, TestProject, type BackgroundRun, type TestLab } from "./harness";
 import { HOLDER_FILE } from "../src/ssh/lock";
 
 let lab: TestLab;
@@ -56,16 +56,6 @@ function childrenOf(pid: number): { pid: number; args: string }[] {
     .split("\n")
     .filter(Boolean)
     .map((l) => ({ pid: Number(l.trim().split(/\s+/)[0]), args: l.trim().replace(/^\d+\s+/, "") }));
-}
-
-/** Whether a process is still there. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe("Host locks: two runs at once against the same machines, through the real pulumi CLI", { timeout: 20 * 60_000 }, () => {
@@ -161,13 +151,13 @@ describe("Host locks: two runs at once against the same machines, through the re
     assert.ok(providers.length > 0, `no drove provider under pulumi up: ${JSON.stringify(plugins)}`);
     upA.kill();
     const killed = await upA.done;
-    assert.ok(!alive(upA.pid), "pulumi up is still running");
+    assert.ok(!processAlive(upA.pid), "pulumi up is still running");
     assert.notEqual(killed.code, 0);
     // and its provider, orphaned, exits and lets go of m1 (no one touched m1)
-    assert.equal(await eventually(async () => providers.filter((p) => alive(p.pid)).length, 0), 0, "the killed run's provider lives on");
+    assert.equal(await eventually(async () => providers.filter((p) => processAlive(p.pid)).length, 0), 0, "the killed run's provider lives on");
     assert.equal(await eventually(() => lockStack("m1"), "NONE"), "NONE", "the killed run's lock is still held");
     // (Pulumi's language host outlives a killed CLI too; it holds nothing of drove's: the test ends it)
-    for (const p of plugins) if (alive(p.pid)) process.kill(p.pid, "SIGKILL");
+    for (const p of plugins) if (processAlive(p.pid)) process.kill(p.pid, "SIGKILL");
     // when lkb changes its files on m1 and m2 (no cleanup of any kind before)
     expectOk(await b.config({ path: B_PATH3 }), "config of lkb");
     const upB = await b.pulumi(["up", "--yes"]);

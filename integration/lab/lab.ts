@@ -672,9 +672,14 @@ function cgroupRoot(): string | undefined {
   return ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"].find((d) => existsSync(join(d, "cgroup.controllers")));
 }
 
-function machineCgroup(cfg: LabConfig, m: Machine): string | undefined {
+function machineCgroup(cfg: LabConfig, m: Pick<Machine, "name">): string | undefined {
   const root = cgroupRoot();
   return root ? join(root, LAB_CGROUP, `${cfg.prefix}-${m.name}`) : undefined;
+}
+
+/** A lab machine's cgroup (every process of it: systemd-nspawn, its systemd, sshd...), or undefined without cgroup v2. */
+export function labMachineCgroup(name: string, cfg: LabConfig = labConfig()): string | undefined {
+  return machineCgroup(cfg, { name });
 }
 
 /** Removes a cgroup and the ones below it, deepest first, once their processes are gone. */

@@ -5,7 +5,7 @@
  * small probe (`stat`, `systemctl show`, `docker inspect`...). Sent one by one
  * they cost a round trip each; the connection instead gathers the probes that
  * arrive together for one machine and runs them as one script: each probe runs
- * in its own `sh`, in parallel, with its own stdout, stderr and exit status,
+ * in a subshell of it, in parallel, with its own stdout, stderr and exit status,
  * which come back framed so that no probe's output can be mistaken for
  * another's (the frame gives byte counts, and its marker is random per batch).
  */
