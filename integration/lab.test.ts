@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { packageRoot } from "../src/paths";
 import { bootTestLab, sh, type TestLab } from "./harness";
-import { labUp, leftovers } from "./lab/lab";
+import { labConfig, labUp, leftovers } from "./lab/lab";
 
 function drove(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; output: string }> {
   return new Promise((resolve) =>
@@ -129,6 +129,25 @@ describe("the lab", { timeout: 10 * 60_000 }, () => {
     assert.match(r.output, /The lab needs programs that are not installed: debootstrap \(package debootstrap\)\. Either run `npm run setup`/);
     assert.deepEqual(await leftovers({ dir: join(state, "lab"), bridge: "drovenone0", net: "10.213.23", prefix: "drovenone" }), []);
     assert.ok(!existsSync(join(state, "lab", "machines")), "no machine was started");
+  });
+
+  // Last: it kills this lab the way a killed test runner or CI job does.
+  test("a lab whose run was killed is removed by the next `lab up` with its prefix, which then boots", async () => {
+    // given every process of this lab killed at once: its namespaces, links,
+    // mounts and its claim on the prefix stay behind
+    const dir = join(process.env.DROVE_STATE!, "lab");
+    await new Promise<void>((r) => execFile("pkill", ["-KILL", "-f", `${dir}/`], () => r()));
+    assert.notDeepEqual(await leftovers(), [], "the killed lab left namespaces behind");
+    const other = mkdtempSync(join(tmpdir(), "drove-other-"));
+    // when another checkout's lab takes the same prefix
+    const r = await drove(["lab", "up", "--machines", "1"], { ...process.env, DROVE_STATE: other });
+    // then it says what it removed and boots its own machine
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /held the prefix "drovelt" but nothing of it runs \(a run was killed\); removing what it left/);
+    const down = await drove(["lab", "down"], { ...process.env, DROVE_STATE: other });
+    assert.equal(down.code, 0, down.output);
+    assert.deepEqual(await leftovers(), [], "nothing of either lab is left");
+    assert.deepEqual(await leftovers({ ...labConfig(), dir: join(other, "lab") }), []);
   });
 
   test("--machines outside 1..200 is refused with the range", async () => {

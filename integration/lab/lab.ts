@@ -110,17 +110,33 @@ function ownerFile(cfg: LabConfig): string {
   return `/run/drove-lab-${cfg.prefix}.owner`;
 }
 
-function claimPrefix(cfg: LabConfig): void {
+async function claimPrefix(cfg: LabConfig, log: Log): Promise<void> {
   const file = ownerFile(cfg);
   if (existsSync(file)) {
     const owner = readFileSync(file, "utf8").trim();
     if (owner !== cfg.dir && existsSync(join(owner, "machines"))) {
-      throw new DroveError(`The lab prefix "${cfg.prefix}" is in use by the lab in ${owner}`, {
-        fixes: [`stop that lab first (\`drove lab down\` with DROVE_STATE=${owner.replace(/\/lab$/, "")})`, "give this lab another DROVE_LAB_PREFIX and DROVE_LAB_NET"],
-      });
+      if (!(await abandoned(owner))) {
+        throw new DroveError(`The lab prefix "${cfg.prefix}" is in use by the lab in ${owner}`, {
+          fixes: [`stop that lab first (\`drove lab down\` with DROVE_STATE=${owner.replace(/\/lab$/, "")})`, "give this lab another DROVE_LAB_PREFIX and DROVE_LAB_NET"],
+        });
+      }
+      // A killed run (a test runner stopped, a box rebooted) left its lab
+      // behind: nothing of it runs and nobody holds its lock. Its namespaces,
+      // links and mounts would stop this lab from booting, so they go first.
+      log(`lab: the lab in ${owner} held the prefix "${cfg.prefix}" but nothing of it runs (a run was killed); removing what it left`);
+      await teardown({ ...cfg, dir: owner });
     }
   }
   writeFileSync(file, cfg.dir + "\n");
+}
+
+/** No process of the lab in `dir` is running, and no `drove lab` command holds its lock. */
+async function abandoned(dir: string): Promise<boolean> {
+  if (processesUnder(dir).length) return false;
+  const locked = await lockfile
+    .check(dir, { stale: 20_000, lockfilePath: join(dir, ".lock") })
+    .catch(() => false);
+  return !locked;
 }
 
 function releasePrefix(cfg: LabConfig): void {
@@ -162,7 +178,7 @@ export async function labUp(count: number, log: Log = console.error): Promise<In
   const cfg = labConfig();
   await preflight();
   return withLock(cfg, async () => {
-    claimPrefix(cfg);
+    await claimPrefix(cfg, log);
     const image = await ensureImage(log);
     const started = Date.now();
     const key = ensureClientKey(cfg);
@@ -586,6 +602,35 @@ async function destroyMachine(cfg: LabConfig, m: Machine, opts: { keepIdentity?:
   }
 }
 
+/**
+ * Removes every machine, process, mount, namespace and link of the lab in
+ * `cfg.dir` under `cfg.prefix`, and the files that described them; returns how
+ * many machines there were. Throws if anything is left.
+ */
+async function teardown(cfg: LabConfig): Promise<number> {
+  const machines = existingMachines(cfg);
+  // Namespaces named like ours but with no directory (a crashed run) count too.
+  const netnsList = (await run("ip", ["netns", "list"], { allowFail: true })).stdout
+    .split("\n")
+    .map((l) => l.split(" ")[0])
+    .filter((n) => new RegExp(`^${cfg.prefix}-m\\d+$`).test(n));
+  for (const n of netnsList) {
+    const idx = Number(n.slice(`${cfg.prefix}-m`.length));
+    if (Number.isInteger(idx) && !machines.some((m) => m.index === idx)) machines.push(machine(cfg, idx));
+  }
+  await Promise.all(machines.map((m) => destroyMachine(cfg, m)));
+  await killAll(processesUnder(cfg.dir), 3_000);
+  for (const mnt of mountsUnder(cfg.dir)) await run("umount", ["-l", mnt], { allowFail: true });
+  if (await linkExists(cfg.bridge)) await run("ip", ["link", "del", cfg.bridge], { allowFail: true });
+  await run("iptables", ["-D", "FORWARD", "-i", cfg.bridge, "-o", cfg.bridge, "-j", "ACCEPT"], { allowFail: true });
+  for (const f of ["machines", "registry", "apt-proxy", "id_ed25519", "id_ed25519.pub", "inventory.yaml"]) {
+    rmSync(join(cfg.dir, f), { recursive: true, force: true });
+  }
+  const left = await leftovers(cfg);
+  if (left.length) throw new DroveError(`\`drove lab down\` could not remove everything: ${left.join("; ")}`);
+  return machines.length;
+}
+
 /** Stops every machine, the registry and the bridge; leaves nothing behind. */
 export async function labDown(log: Log = console.error): Promise<void> {
   const cfg = labConfig();
@@ -597,28 +642,9 @@ export async function labDown(log: Log = console.error): Promise<void> {
         fixes: [`run \`drove lab down\` with DROVE_STATE=${owner.replace(/\/lab$/, "")}`, "set DROVE_LAB_PREFIX to this lab's prefix"],
       });
     }
-    const machines = existingMachines(cfg);
-    // Namespaces named like ours but with no directory (a crashed run) count too.
-    const netnsList = (await run("ip", ["netns", "list"], { allowFail: true })).stdout
-      .split("\n")
-      .map((l) => l.split(" ")[0])
-      .filter((n) => new RegExp(`^${cfg.prefix}-m\\d+$`).test(n));
-    for (const n of netnsList) {
-      const idx = Number(n.slice(`${cfg.prefix}-m`.length));
-      if (Number.isInteger(idx) && !machines.some((m) => m.index === idx)) machines.push(machine(cfg, idx));
-    }
-    await Promise.all(machines.map((m) => destroyMachine(cfg, m)));
-    await killAll(processesUnder(cfg.dir), 3_000);
-    for (const mnt of mountsUnder(cfg.dir)) await run("umount", ["-l", mnt], { allowFail: true });
-    if (await linkExists(cfg.bridge)) await run("ip", ["link", "del", cfg.bridge], { allowFail: true });
-    await run("iptables", ["-D", "FORWARD", "-i", cfg.bridge, "-o", cfg.bridge, "-j", "ACCEPT"], { allowFail: true });
-    for (const f of ["machines", "registry", "apt-proxy", "id_ed25519", "id_ed25519.pub", "inventory.yaml"]) {
-      rmSync(join(cfg.dir, f), { recursive: true, force: true });
-    }
-    const left = await leftovers(cfg);
-    if (left.length) throw new DroveError(`\`drove lab down\` could not remove everything: ${left.join("; ")}`);
+    const removed = await teardown(cfg);
     releasePrefix(cfg);
-    log(`lab: down (${machines.length} machine(s) removed)`);
+    log(`lab: down (${removed} machine(s) removed)`);
   });
 }
 
