@@ -164,9 +164,16 @@ export class TestProject {
   }
 }
 
-/** Fails with the CLI's whole output when a command did not succeed. */
+/**
+ * Fails with the CLI's whole output when a command did not succeed, its
+ * diagnostics first: a report that keeps only the head of a long message (a
+ * CI summary) still says why.
+ */
 export function expectOk(r: { code: number; output: string }, what: string): void {
-  assert.equal(r.code, 0, `${what} failed:\n${r.output}`);
+  if (r.code === 0) return;
+  const at = r.output.indexOf("Diagnostics:");
+  const why = at >= 0 ? r.output.slice(at) : r.output.split("\n").filter((l) => /error|fail/i.test(l)).join("\n");
+  assert.fail(`${what} failed (exit ${r.code}):\n${why.trim()}\n--- the whole output ---\n${r.output}`);
 }
 
 export { sh };
