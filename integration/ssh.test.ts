@@ -6,7 +6,10 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { packageRoot } from "../src/paths";
 import { SshConnection, type SshTarget } from "../src/ssh";
 import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
 import type { ShellCommand } from "../src/quote";
@@ -31,6 +34,28 @@ async function behind(name: "m2" | "m3", command: ShellCommand): Promise<string>
   } finally {
     conn.close();
   }
+}
+
+/** drove's SSH keepers for this suite's state folder (their pids). */
+function keepers(): number[] {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8");
+        return cmd.includes("ssh-keeper") && cmd.includes(process.env.DROVE_STATE!);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** `drove <args>` with the suite's state folder; its output. */
+function droveCli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(join(packageRoot, "bin", "drove"), args, { env: process.env }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout + stderr))),
+  );
 }
 
 /** Only `from` may open SSH to `machine`. */
@@ -122,6 +147,32 @@ describe("hosts behind bastions, as a sudo user, through the real pulumi CLI", {
     expectOk(await project.pulumi(["config", "rm", "badJumpKey"]), "config rm");
     expectOk(await project.pulumi(["up", "--yes"]), "the up with the right key");
     expectOk(await project.pulumi(["preview", "--expect-no-changes"]), "the preview after");
+  });
+
+  test("with DROVE_SSH_PERSIST the next run logs in nowhere: it rides the connections the last run kept, through both hops and sudo; drift still shows and up repairs it; `drove ssh-stop` closes them", async () => {
+    const persist = { DROVE_SSH_PERSIST: "60" };
+    const deployLogins = () =>
+      Promise.all((["m2", "m3"] as const).map(async (m) => Number((await behind(m, sh`journalctl _COMM=sshd -o cat --no-pager | grep -c 'Accepted publickey for deploy' || true`)).trim())));
+    // given a run that keeps its connections, then a hand edit two hops away
+    expectOk(await project.pulumi(["preview", "--refresh", "--expect-no-changes"], persist), "the run that keeps its connections");
+    assert.equal(keepers().length, 1, "one keeper runs");
+    await behind("m3", sh`echo edited once more > ${FILE}`);
+    const before = await deployLogins();
+    // when
+    const preview = await project.pulumi(["preview", "--refresh", "--diff"], persist);
+    const up = await project.pulumi(["up", "--yes"], persist);
+    // then
+    expectOk(preview, "preview");
+    assert.match(preview.stdout, /~ drove:index:File: \(update\)[\s\S]*content/);
+    expectOk(up, "up");
+    assert.equal(await behind("m3", sh`cat ${FILE}`), "changed\n");
+    assert.deepEqual(await deployLogins(), before, "no new login as deploy on m2 or m3");
+    // and when
+    const stop = await droveCli(["ssh-stop"]);
+    // then
+    assert.match(stop, /the kept SSH connections are closed/);
+    assert.deepEqual(keepers(), [], "the keeper is gone");
+    assert.match(await droveCli(["ssh-stop"]), /no SSH connections were kept/);
   });
 
   test("destroy removes the files behind the bastions", async () => {

@@ -1,5 +1,5 @@
 /**
- * `drove`: the command line. `drove env`, `drove setup`, `drove lab up|status|down`.
+ * `drove`: the command line. `drove env`, `drove setup`, `drove synth`, `drove ssh-stop`, `drove lab up|status|down`.
  */
 import { Command, InvalidArgumentError } from "commander";
 import { DroveError } from "./errors";
@@ -33,6 +33,14 @@ program
   .option("-s, --stack <name>", "whose config the program sees (Pulumi.<stack>.yaml)")
   .action((programPath: string | undefined, opts: { out: string; stack?: string }) => {
     synth({ program: programPath, out: opts.out, stack: opts.stack });
+  });
+
+program
+  .command("ssh-stop")
+  .description("close the SSH connections kept for the next run (DROVE_SSH_PERSIST), as `ssh -O exit` does")
+  .action(async () => {
+    const { stopKeeper } = await import("./ssh/keeper");
+    console.log((await stopKeeper()) ? "drove: the kept SSH connections are closed" : "drove: no SSH connections were kept");
   });
 
 const wholeNumber = (v: string): number => {

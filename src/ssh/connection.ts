@@ -6,6 +6,7 @@ import { quote, type ShellCommand } from "../quote";
 import { redact } from "../secrets";
 import { composeBatch, parseBatch, type BatchItemResult } from "./batch";
 import { traced } from "../trace";
+import { keptClient } from "./keeper";
 import { fingerprint, knownHostKeys, parsePinnedHostKey } from "./host-key";
 
 /** Where and how to reach a machine over SSH. */
@@ -128,9 +129,19 @@ export class SshConnection {
     return !this.closed;
   }
 
-  /** Opens a connection (through `jump`, when given) and checks the host key. */
+  /**
+   * Opens a connection (through `jump`, when given) and checks the host key;
+   * with `DROVE_SSH_PERSIST`, a kept one from drove's SSH keeper (`keeper.ts`).
+   */
   static async open(target: SshTarget): Promise<SshConnection> {
-    const via = target.jump ? await SshConnection.open(target.jump) : undefined;
+    const kept = await keptClient(target);
+    if (kept) return new SshConnection(target, kept as unknown as Client);
+    return SshConnection.login(target);
+  }
+
+  /** Logs in: a connection of this process's own. */
+  static async login(target: SshTarget): Promise<SshConnection> {
+    const via = target.jump ? await SshConnection.login(target.jump) : undefined;
     const port = target.port ?? 22;
     const name = describeTarget(target);
     const expected = expectedHostKey(target);
@@ -248,7 +259,7 @@ export class SshConnection {
           this.commands++;
           this.client.exec(wrapped, (err, stream) => {
             if (err) {
-              reject(new HostError(describeTarget(this.target), "open an SSH channel", reasonOf(err)));
+              reject(channelError(this.target, err));
               return;
             }
             const out: Buffer[] = [];
@@ -290,7 +301,19 @@ export class SshConnection {
         return;
       }
       this.commands++;
-      this.client.exec(wrapped, (err, stream) => (err ? reject(new HostError(describeTarget(this.target), "open an SSH channel", reasonOf(err))) : resolve(stream)));
+      this.client.exec(wrapped, (err, stream) => (err ? reject(channelError(this.target, err)) : resolve(stream)));
+    });
+  }
+
+  /** @internal A channel for a command as given (already wrapped): the SSH keeper's. */
+  rawExec(wrapped: string): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new HostError(describeTarget(this.target), "run a command", "the SSH connection was closed"));
+        return;
+      }
+      this.commands++;
+      this.client.exec(wrapped, (err, stream) => (err ? reject(channelError(this.target, err)) : resolve(stream)));
     });
   }
 
@@ -299,6 +322,12 @@ export class SshConnection {
     this.client.end();
     this.via?.close();
   }
+}
+
+/** A channel that did not open; a kept connection's failed fresh login is passed on as it is. */
+function channelError(target: SshTarget, err: Error): Error {
+  if (err instanceof HostError) return err;
+  return new HostError(describeTarget(target), "open an SSH channel", reasonOf(err));
 }
 
 interface HostKeyCheck {
