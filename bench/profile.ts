@@ -4,7 +4,7 @@
  * time (CPU profiles, strace...). Prints the project folder and the
  * environment to run `pulumi` in it; `--down` tears the lab down.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BenchLab } from "./lab";
 import { installTools, TOOLS } from "./tools";
@@ -21,6 +21,8 @@ async function main(): Promise<void> {
   const installed = installTools();
   await lab.fresh(machines);
   const dir = join(stateDir, "project");
+  // A new stack on the new lab: the last one's state names machines that are gone.
+  rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const run = TOOLS.find((t) => t.name === "drove")!.start({ inventory: lab.inventory, image: lab.image, dir, installed, timeoutMs: 30 * 60_000 });
   await run.prepare();

@@ -144,6 +144,8 @@ async function benchSize(machines: number, net: number, opts: ReturnType<typeof 
           }
         }
         if (t.stateText && !failed && !extra.state.has(tool.name)) extra.state.set(tool.name, stateBytes(t.stateText()));
+        // Nothing a tool keeps (SSH masters, drove's keeper) outlives its turn.
+        await t.closeConnections?.();
         rmSync(dir, { recursive: true, force: true });
       }
     }

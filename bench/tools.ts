@@ -90,6 +90,9 @@ class PulumiRun implements ToolRun {
       PULUMI_CONFIG_PASSPHRASE_FILE: "",
       PULUMI_HOME: ctx.installed.PULUMI_HOME,
       PULUMI_STACK: "bench",
+      // drove keeps its SSH connections for the next run for as long as Ansible's ControlPersist=60s does.
+      DROVE_SSH_PERSIST: "60",
+      DROVE_STATE: join(ctx.dir, "state"),
     };
     delete this.env.PULUMI_CONFIG_PASSPHRASE_FILE;
     // The bench's PULUMI_HOME (it holds pulumi-resource-command too) needs drove's plugin as well.
@@ -131,6 +134,11 @@ class PulumiRun implements ToolRun {
 
   noChange(): Promise<Timed> {
     return this.pulumi(["preview", "--refresh", "--expect-no-changes", "--parallel", this.parallel]);
+  }
+
+  /** Ends the connections drove's SSH keeper holds (as `ssh -O exit` ends Ansible's masters). */
+  async closeConnections(): Promise<void> {
+    await timed(process.execPath, [join(packageRoot, "bin", "drove"), "ssh-stop"], { cwd: this.ctx.dir, env: this.env, timeoutMs: 30_000 });
   }
 
   stateText(): string {
