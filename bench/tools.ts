@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Inventory } from "../src/inventory";
-import { packageRoot } from "../src/paths";
+import { inventoryPath, packageRoot } from "../src/paths";
 import { ensurePulumi, installProviderPlugin, offlineEnv } from "../src/toolchain";
 import { timed, type Timed } from "./measure";
 import { pyinfraFoundChanges } from "./stats";
@@ -93,6 +93,7 @@ class PulumiRun implements ToolRun {
       // drove keeps its SSH connections for the next run for as long as Ansible's ControlPersist=60s does.
       DROVE_SSH_PERSIST: "60",
       DROVE_STATE: join(ctx.dir, "state"),
+      DROVE_INVENTORY: inventoryPath(),
     };
     delete this.env.PULUMI_CONFIG_PASSPHRASE_FILE;
     // The bench's PULUMI_HOME (it holds pulumi-resource-command too) needs drove's plugin as well.
