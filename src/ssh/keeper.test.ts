@@ -86,6 +86,25 @@ describe("the SSH keeper", { timeout: 30_000 }, () => {
     assert.deepEqual(r, { code: 3, signal: undefined, stdout: "from stdin\n", stderr: "oops\n" });
   });
 
+  it("holds what a command says until its reader listens (a lock holder's first line comes before the caller has had a turn)", async () => {
+    // given
+    const k = await keeper(async () => localConnection());
+    const client = new KeptClient(k.path, target);
+    // when the caller attaches its listeners only after a while
+    const r = await new Promise<{ stdout: string; code: number | null }>((resolve, reject) =>
+      client.exec("echo early; exec sleep 0.3", (err, ch) => {
+        if (err) return reject(err);
+        setTimeout(() => {
+          let stdout = "";
+          ch.on("data", (d: Buffer) => (stdout += d));
+          ch.on("close", (code: number | null) => resolve({ stdout, code }));
+        }, 150);
+      }),
+    );
+    // then nothing was lost
+    assert.deepEqual(r, { stdout: "early\n", code: 0 });
+  });
+
   it("logs in once per target: later requests, from any client, ride the same connection", async () => {
     // given
     let logins = 0;

@@ -357,12 +357,29 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 // ---------------------------------------------------------------------------
 // The provider's side.
 
-/** A command's channel through the keeper, shaped as the parts of ssh2's ClientChannel drove uses. */
+/**
+ * A command's channel through the keeper, shaped as the parts of ssh2's
+ * ClientChannel drove uses. Like a stream, it holds what arrives (output,
+ * the exit) until its reader listens: a lock holder's first line may come
+ * with the channel itself, before the code that opened it has had a turn.
+ */
 class KeptChannel extends EventEmitter {
   readonly stderr = new EventEmitter();
   private closed = false;
+  private held: [kind: "out" | "err" | "close", args: unknown[]][] | undefined = [];
   constructor(private readonly sock: Socket) {
     super();
+    const release = (event: string | symbol) => {
+      if (event !== "data" && event !== "close") return;
+      this.removeListener("newListener", release);
+      // (after the caller's synchronous set-up: its other listeners too)
+      setImmediate(() => {
+        const held = this.held ?? [];
+        this.held = undefined;
+        for (const [kind, args] of held) this.deliver(kind, args);
+      });
+    };
+    this.on("newListener", release);
   }
   write(d: Buffer | string): boolean {
     return this.sock.write(frame(STDIN, typeof d === "string" ? Buffer.from(d) : d));
@@ -379,10 +396,18 @@ class KeptChannel extends EventEmitter {
     if (!this.sock.destroyed) this.sock.write(frame(CLOSE));
   }
   /** @internal */
-  _closed(code: number | null, signal?: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.emit("close", code, signal);
+  _arrived(kind: "out" | "err" | "close", ...args: unknown[]): void {
+    if (kind === "close") {
+      if (this.closed) return;
+      this.closed = true;
+    }
+    if (this.held) this.held.push([kind, args]);
+    else this.deliver(kind, args);
+  }
+  private deliver(kind: "out" | "err" | "close", args: unknown[]): void {
+    if (kind === "out") this.emit("data", ...args);
+    else if (kind === "err") this.stderr.emit("data", ...args);
+    else this.emit("close", ...args);
   }
 }
 
@@ -425,11 +450,11 @@ export class KeptClient extends EventEmitter {
           if (type === READY && !ready) {
             ready = true;
             cb(undefined, ch as unknown as ClientChannel);
-          } else if (type === STDOUT) ch.emit("data", payload);
-          else if (type === STDERR) ch.stderr.emit("data", payload);
+          } else if (type === STDOUT) ch._arrived("out", payload);
+          else if (type === STDERR) ch._arrived("err", payload);
           else if (type === EXIT) {
             const { code, signal } = JSON.parse(payload.toString("utf8")) as { code: number | null; signal?: string };
-            ch._closed(code, signal ?? undefined);
+            ch._arrived("close", code, signal ?? undefined);
           } else if (type === ERROR && !ready) {
             ready = true;
             cb(fromWire(JSON.parse(payload.toString("utf8"))), undefined as unknown as ClientChannel);
@@ -441,8 +466,8 @@ export class KeptClient extends EventEmitter {
             ready = true;
             cb(new Error("drove's SSH keeper closed the request"), undefined as unknown as ClientChannel);
           } else {
-            ch.stderr.emit("data", Buffer.from("\n(drove's SSH keeper went away before the command ended)\n"));
-            ch._closed(null);
+            ch._arrived("err", Buffer.from("\n(drove's SSH keeper went away before the command ended)\n"));
+            ch._arrived("close", null);
           }
         });
       },
