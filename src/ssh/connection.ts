@@ -294,18 +294,10 @@ export class SshConnection {
    */
   start(command: ShellCommand): Promise<ClientChannel> {
     const useSudo = this.target.sudo ?? (this.target.user ?? "root") !== "root";
-    const wrapped = (useSudo ? "sudo -n " : "") + "sh -c " + quote(command.text);
-    return new Promise((resolve, reject) => {
-      if (this.closed) {
-        reject(new HostError(describeTarget(this.target), "run a command", "the SSH connection was closed"));
-        return;
-      }
-      this.commands++;
-      this.client.exec(wrapped, (err, stream) => (err ? reject(channelError(this.target, err)) : resolve(stream)));
-    });
+    return this.rawExec((useSudo ? "sudo -n " : "") + "sh -c " + quote(command.text));
   }
 
-  /** @internal A channel for a command as given (already wrapped): the SSH keeper's. */
+  /** @internal A channel for a command as given (already wrapped): `start`'s, and the SSH keeper's. */
   rawExec(wrapped: string): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       if (this.closed) {
