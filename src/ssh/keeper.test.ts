@@ -9,13 +9,14 @@ import fc from "fast-check";
 import type { ClientChannel } from "ssh2";
 import { ConnectError, isConnectError } from "../errors";
 import type { SshTarget } from "./connection";
-import { FrameReader, KeptClient, frame, fromWire, persistSeconds, serveKeeper, type KeepableConnection } from "./keeper";
+import { FrameReader, KeptClient, frame, fromWire, openKept, persistSeconds, serveKeeper, type KeepableConnection } from "./keeper";
 
 /** A "connection" whose channels are local `sh -c` processes, shaped as ssh2's. */
-function localConnection(opts: { hangFirst?: boolean } = {}): KeepableConnection & { channels: number; closed: boolean } {
+function localConnection(opts: { hangFirst?: boolean } = {}): KeepableConnection & { channels: number; commands: string[]; closed: boolean } {
   let hang = opts.hangFirst ?? false;
   const conn = {
     channels: 0,
+    commands: [] as string[],
     closed: false,
     get isOpen() {
       return !conn.closed;
@@ -26,6 +27,7 @@ function localConnection(opts: { hangFirst?: boolean } = {}): KeepableConnection
         return new Promise(() => undefined); // a link that went dark: no answer, ever
       }
       conn.channels++;
+      conn.commands.push(command);
       const child = spawn("sh", ["-c", command]);
       const ch = Object.assign(new EventEmitter(), {
         stderr: child.stderr,
@@ -79,7 +81,7 @@ describe("the SSH keeper", { timeout: 30_000 }, () => {
     // given
     const conn = localConnection();
     const k = await keeper(async () => conn);
-    const client = new KeptClient(k.path, target);
+    const client = await openKept(k.path, target);
     // when
     const r = await run(client, "cat; echo oops >&2; exit 3", "from stdin\n");
     // then
@@ -89,7 +91,7 @@ describe("the SSH keeper", { timeout: 30_000 }, () => {
   it("holds what a command says until its reader listens (a lock holder's first line comes before the caller has had a turn)", async () => {
     // given
     const k = await keeper(async () => localConnection());
-    const client = new KeptClient(k.path, target);
+    const client = await openKept(k.path, target);
     // when the caller attaches its listeners only after a while
     const r = await new Promise<{ stdout: string; code: number | null }>((resolve, reject) =>
       client.exec("echo early; exec sleep 0.3", (err, ch) => {
@@ -111,11 +113,11 @@ describe("the SSH keeper", { timeout: 30_000 }, () => {
     const conn = localConnection();
     const k = await keeper(async () => (logins++, conn));
     // when
-    for (let i = 0; i < 3; i++) await run(new KeptClient(k.path, target), "true");
-    await Promise.all([run(new KeptClient(k.path, target), "true"), run(new KeptClient(k.path, target), "true")]);
-    // then
+    for (let i = 0; i < 3; i++) await run(await openKept(k.path, target), "echo one");
+    await Promise.all([run(await openKept(k.path, target), "echo two"), run(await openKept(k.path, target), "echo two")]);
+    // then (besides any `true` it ran to check the connection was alive)
     assert.equal(logins, 1);
-    assert.equal(conn.channels, 5);
+    assert.deepEqual(conn.commands.filter((c) => c !== "true"), ["echo one", "echo one", "echo one", "echo two", "echo two"]);
   });
 
   it("never lets a target with other credentials or another pinned host key ride a connection", async () => {
@@ -123,9 +125,9 @@ describe("the SSH keeper", { timeout: 30_000 }, () => {
     const seen: SshTarget[] = [];
     const k = await keeper(async (t) => (seen.push(t), localConnection()));
     // when
-    await run(new KeptClient(k.path, target), "true");
-    await run(new KeptClient(k.path, { ...target, privateKeyPath: "/keys/b" }), "true");
-    await run(new KeptClient(k.path, { ...target, hostKey: "SHA256:other" }), "true");
+    await run(await openKept(k.path, target), "true");
+    await run(await openKept(k.path, { ...target, privateKeyPath: "/keys/b" }), "true");
+    await run(await openKept(k.path, { ...target, hostKey: "SHA256:other" }), "true");
     // then
     assert.deepEqual(seen.map((t) => [t.privateKeyPath, t.hostKey]), [["/keys/a", undefined], ["/keys/b", undefined], ["/keys/a", "SHA256:other"]]);
   });
@@ -137,8 +139,8 @@ describe("the SSH keeper", { timeout: 30_000 }, () => {
       throw failure;
     });
     // when
-    const err = await run(new KeptClient(k.path, target), "true").then(
-      () => assert.fail("the command ran"),
+    const err = await openKept(k.path, target).then(
+      () => assert.fail("the keeper answered"),
       (e: unknown) => e as ConnectError,
     );
     // then
@@ -147,19 +149,44 @@ describe("the SSH keeper", { timeout: 30_000 }, () => {
     assert.equal(err.retryable, true);
   });
 
-  it("replaces a kept connection that no longer answers with a fresh login, and the command runs", async () => {
+  it("replaces, when the next run starts, a kept connection that sat idle and no longer answers, and the run's commands run", async () => {
     // given a connection used once, whose link then goes dark
     const first = localConnection();
     let logins = 0;
     const k = await keeper(async () => (++logins === 1 ? first : localConnection()));
-    await run(new KeptClient(k.path, target), "true");
+    await run(await openKept(k.path, target), "true");
     (first as { rawExec: KeepableConnection["rawExec"] }).rawExec = () => new Promise(() => undefined);
+    await new Promise((r) => setTimeout(r, 1_100));
     // when
-    const r = await run(new KeptClient(k.path, target), "echo ok");
+    const r = await run(await openKept(k.path, target), "echo ok");
     // then
     assert.equal(r.stdout, "ok\n");
     assert.equal(logins, 2);
     assert.equal(first.closed, true, "the dead connection was closed");
+  });
+
+  it("never replaces a run's connection behind its back: once it died, the run's next command fails as on a connection of its own, and the next run logs in anew", async () => {
+    // given a run on a kept connection
+    const first = localConnection();
+    let logins = 0;
+    const k = await keeper(async () => (++logins === 1 ? first : localConnection()));
+    const client = await openKept(k.path, target);
+    await run(client, "true");
+    let closed = false;
+    client.on("close", () => (closed = true));
+    // when the connection dies mid-run
+    first.close();
+    const err = await run(client, "echo late").then(
+      () => assert.fail("the command ran on another connection"),
+      (e: unknown) => e as Error,
+    );
+    // then
+    assert.match(err.message, /^Unable to run a command on root@10\.0\.0\.1: the SSH connection was closed/);
+    assert.equal(closed, true, "the run's connection reads as closed");
+    assert.equal(logins, 1);
+    // and the next run logs in again
+    assert.equal((await run(await openKept(k.path, target), "echo next")).stdout, "next\n");
+    assert.equal(logins, 2);
   });
 
   it("stops a command whose client went away (a killed run), as a closed SSH connection would", async () => {
@@ -181,7 +208,7 @@ describe("the SSH keeper", { timeout: 30_000 }, () => {
     sock.destroy();
     await done;
     // then: a new command still runs at once, and the sleep did not hold the keeper
-    const r = await run(new KeptClient(k.path, target), "echo next");
+    const r = await run(await openKept(k.path, target), "echo next");
     assert.equal(r.stdout, "next\n");
     assert.ok(Date.now() - t0 < 10_000);
   });
@@ -190,7 +217,7 @@ describe("the SSH keeper", { timeout: 30_000 }, () => {
     // given
     const conn = localConnection();
     const k = await keeper(async () => conn, 200);
-    await run(new KeptClient(k.path, target), "true");
+    await run(await openKept(k.path, target), "true");
     // when
     await new Promise((r) => setTimeout(r, 1_500));
     // then

@@ -39,8 +39,27 @@ const STDERR = 18;
 const EXIT = 19;
 const ERROR = 20;
 
-/** How long a kept connection that has been idle may take to open a channel before it is taken for dead and replaced. */
+/** How long a kept connection that sat idle may take to run `true` before it is taken for dead and replaced. */
 const STALE_OPEN_MS = 3_000;
+/** A connection used this recently is taken as alive without asking. */
+const FRESH_MS = 1_000;
+
+/** Whether the connection runs `true` within STALE_OPEN_MS. */
+async function answers(c: KeepableConnection): Promise<boolean> {
+  try {
+    const ch = await withTimeout(c.rawExec("true"), STALE_OPEN_MS);
+    return await withTimeout(
+      new Promise<boolean>((resolve) => {
+        ch.on("close", (code: number | null) => resolve(code === 0));
+        ch.resume?.();
+        ch.end();
+      }),
+      STALE_OPEN_MS,
+    );
+  } catch {
+    return false;
+  }
+}
 
 export function frame(type: number, payload: Buffer | string = Buffer.alloc(0)): Buffer {
   const body = typeof payload === "string" ? Buffer.from(payload, "utf8") : payload;
@@ -124,6 +143,8 @@ export function keeperSocket(): string | undefined {
 
 interface Kept {
   conn?: Promise<KeepableConnection>;
+  /** Counts logins: a run holds the number of the connection it started on. */
+  generation: number;
   active: number;
   lastUsed: number;
 }
@@ -146,7 +167,7 @@ export interface KeeperOptions {
 export async function serveKeeper(socketPath: string, idleMs: number, options: KeeperOptions = {}): Promise<{ close(): void }> {
   // The keeper logs in itself, whatever the environment says.
   process.env.DROVE_SSH_PERSIST = "0";
-  const { SshConnection } = await import("./connection");
+  const { SshConnection, describeTarget } = await import("./connection");
   const { SshPool } = await import("./pool");
   const login = options.login ?? ((t: SshTarget) => SshConnection.login(t));
   const exit = options.exit ?? (() => process.exit(0));
@@ -155,6 +176,7 @@ export async function serveKeeper(socketPath: string, idleMs: number, options: K
   let lastActivity = Date.now();
 
   const open = (k: Kept, target: SshTarget) => {
+    k.generation++;
     k.conn = login(target);
     k.conn.catch(() => {
       if (k.conn) k.conn = undefined;
@@ -164,25 +186,36 @@ export async function serveKeeper(socketPath: string, idleMs: number, options: K
   const entry = (target: SshTarget): Kept => {
     const key = SshPool.key(target);
     let k = kept.get(key);
-    if (!k) kept.set(key, (k = { active: 0, lastUsed: Date.now() }));
+    if (!k) kept.set(key, (k = { active: 0, lastUsed: Date.now(), generation: 0 }));
     return k;
   };
-  const live = async (k: Kept, target: SshTarget) => {
+
+  /**
+   * A run's connection, when it starts: the kept one if it still answers
+   * (one that sat idle is asked to run `true` first: a link cut or a machine
+   * rebooted since leaves no trace until then), else a fresh login, whose
+   * failure is the run's.
+   */
+  const forRun = async (k: Kept, target: SshTarget): Promise<number> => {
     const c = k.conn ? await k.conn.catch(() => undefined) : undefined;
-    return c?.isOpen ? c : open(k, target);
+    if (c?.isOpen) {
+      if (k.active > 1 || Date.now() - k.lastUsed < FRESH_MS) return k.generation;
+      if (await answers(c)) return k.generation;
+      c.close();
+    }
+    await open(k, target);
+    return k.generation;
   };
 
-  /** A channel on a kept connection; one that idled and does not answer is replaced by a fresh login. */
-  const channel = async (k: Kept, target: SshTarget, command: string): Promise<ClientChannel> => {
-    const reused = k.conn !== undefined;
-    const conn = await live(k, target);
-    if (!reused) return conn.rawExec(command);
-    try {
-      return await withTimeout(conn.rawExec(command), STALE_OPEN_MS);
-    } catch {
-      conn.close();
-      return (await open(k, target)).rawExec(command);
-    }
+  /**
+   * A channel on the connection the run started with. One that died since is
+   * not replaced behind the run's back: the run sees "the SSH connection was
+   * closed", as it would on a connection of its own, and asks again.
+   */
+  const channel = async (k: Kept, target: SshTarget, command: string, generation: number): Promise<ClientChannel> => {
+    const c = k.generation === generation && k.conn ? await k.conn.catch(() => undefined) : undefined;
+    if (!c?.isOpen) throw new HostError(describeTarget(target), "run a command", "the SSH connection was closed");
+    return c.rawExec(command);
   };
 
   const server = createServer((sock) => {
@@ -230,7 +263,7 @@ export async function serveKeeper(socketPath: string, idleMs: number, options: K
       const nl = header.indexOf("\n");
       if (nl < 0) return;
       const rest = Buffer.from(header.slice(nl + 1), "latin1");
-      let req: { op: string; target: SshTarget; command?: string };
+      let req: { op: string; target: SshTarget; command?: string; generation?: number };
       try {
         req = JSON.parse(Buffer.from(header.slice(0, nl), "latin1").toString("utf8"));
       } catch (err) {
@@ -252,14 +285,14 @@ export async function serveKeeper(socketPath: string, idleMs: number, options: K
         return;
       }
       k = entry(req.target);
+      // (lastUsed moves when a request ends: "idle" is the time since the last one did)
       k.active++;
-      k.lastUsed = Date.now();
       reader.push(rest);
       const target = req.target;
       if (req.op === "connect") {
-        live(k, target).then(
-          () => {
-            sock.write(frame(READY));
+        forRun(k, target).then(
+          (generation) => {
+            sock.write(frame(READY, JSON.stringify({ generation })));
             finish();
           },
           (err) => {
@@ -269,7 +302,7 @@ export async function serveKeeper(socketPath: string, idleMs: number, options: K
         );
         return;
       }
-      channel(k, target, req.command ?? "true").then(
+      channel(k, target, req.command ?? "true", req.generation ?? -1).then(
         (c) => {
           ch = c;
           if (ended) return void c.close();
@@ -434,15 +467,18 @@ function request(path: string, header: object): Promise<{ sock: Socket; reader: 
  * opened by the keeper on its kept connection.
  */
 export class KeptClient extends EventEmitter {
+  private closed = false;
   constructor(
     private readonly path: string,
     private readonly target: SshTarget,
+    /** The keeper's connection this client's run started on. */
+    private readonly generation: number,
   ) {
     super();
   }
 
   exec(command: string, cb: (err: Error | undefined, ch: ClientChannel) => void): void {
-    request(this.path, { op: "exec", target: this.target, command }).then(
+    request(this.path, { op: "exec", target: this.target, command, generation: this.generation }).then(
       ({ sock, reader }) => {
         const ch = new KeptChannel(sock);
         let ready = false;
@@ -457,7 +493,10 @@ export class KeptClient extends EventEmitter {
             ch._arrived("close", code, signal ?? undefined);
           } else if (type === ERROR && !ready) {
             ready = true;
-            cb(fromWire(JSON.parse(payload.toString("utf8"))), undefined as unknown as ClientChannel);
+            const err = fromWire(JSON.parse(payload.toString("utf8")));
+            // The connection this run started on is gone: closed, as a connection of its own would be.
+            if (/the SSH connection was closed/.test(err.message)) this.end();
+            cb(err, undefined as unknown as ClientChannel);
           }
         });
         sock.on("error", () => undefined);
@@ -475,21 +514,28 @@ export class KeptClient extends EventEmitter {
     );
   }
 
-  /** A kept connection is the keeper's to close. */
+  /** A kept connection is the keeper's to close; this client is done with it. */
   end(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.emit("close");
   }
 }
 
+/** A client on the keeper at `path` for `target`, bound to the connection the keeper has (or makes) for it now. */
+export async function openKept(path: string, target: SshTarget): Promise<KeptClient> {
+  return new KeptClient(path, target, await ask(path, target));
+}
+
 /** Asks the keeper for a live connection to `target` (it logs in when it holds none); its error is the login's. */
-async function ask(path: string, target: SshTarget): Promise<void> {
+async function ask(path: string, target: SshTarget): Promise<number> {
   const { reader } = await request(path, { op: "connect", target });
-  await new Promise<void>((resolve, reject) => {
+  return new Promise<number>((resolve, reject) => {
     let done = false;
     reader((type, payload) => {
       if (done) return;
       done = true;
-      if (type === READY) resolve();
+      if (type === READY) resolve((JSON.parse(payload.toString("utf8")) as { generation: number }).generation);
       else reject(fromWire(JSON.parse(payload.toString("utf8"))));
     });
   });
@@ -552,20 +598,21 @@ export async function keptClient(target: SshTarget): Promise<KeptClient | undefi
   if (seconds === 0) return undefined;
   const path = keeperSocket();
   if (!path) return undefined;
+  let generation: number;
   try {
-    await ask(path, target);
+    generation = await ask(path, target);
   } catch (err) {
     if (!isSocketError(err)) throw err;
     try {
       await startKeeper(path, seconds);
-      await ask(path, target);
+      generation = await ask(path, target);
     } catch (again) {
       if (!isSocketError(again)) throw again;
       traceEvent(`ssh keeper unavailable: ${reasonOf(again)}`);
       return undefined;
     }
   }
-  return new KeptClient(path, target);
+  return new KeptClient(path, target, generation);
 }
 
 function isSocketError(err: unknown): boolean {
