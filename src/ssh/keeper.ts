@@ -6,11 +6,12 @@
  * mode 0600) instead of logging in again. A connection nobody used for that
  * many seconds is closed, and the keeper leaves when it holds none.
  *
- * What a run sees is unchanged: the same commands, the same errors (a machine
- * that stopped answering fails as `ConnectError` once a fresh login fails
- * too), the same host-key and credential checks (a connection is shared only
- * by targets that agree on all of them, `SshPool.key`). If the keeper cannot
- * be started, the run logs in itself.
+ * What a run sees is unchanged: the same commands, the same errors (a run is
+ * bound to the connection it started on, checked alive then; one that dies
+ * mid-run fails the run's next command as its own would), the same host-key
+ * and credential checks (a connection is shared only by targets that agree on
+ * all of them, `SshPool.key`). If the keeper cannot be started, the run logs
+ * in itself.
  *
  * The wire, one socket per request: a JSON line `{ op, target, command }`,
  * then frames (a type byte, a 4-byte length, the payload) both ways.
@@ -275,12 +276,8 @@ export async function serveKeeper(socketPath: string, idleMs: number, options: K
         return;
       }
       if (req.op === "exit") {
-        // `drove ssh stop`, or a benchmark between tools: every connection closes now.
-        for (const x of kept.values()) void x.conn?.then((c) => c.close(), () => undefined);
-        kept.clear();
-        removeOwnSocket();
-        clearInterval(timer);
-        server.close();
+        // `drove ssh-stop`, or a benchmark between tools: every connection closes now.
+        shutdown();
         sock.end(frame(READY), exit);
         return;
       }
@@ -355,20 +352,19 @@ export async function serveKeeper(socketPath: string, idleMs: number, options: K
       }
     }
     if (kept.size === 0 && sockets === 0 && now - lastActivity > idleMs) {
-      clearInterval(timer);
-      server.close();
-      removeOwnSocket();
+      shutdown();
       exit();
     }
   }, Math.min(1_000, idleMs));
-  return {
-    close() {
-      clearInterval(timer);
-      server.close();
-      for (const x of kept.values()) void x.conn?.then((c) => c.close(), () => undefined);
-      removeOwnSocket();
-    },
-  };
+  /** Stops listening and closes every kept connection. */
+  function shutdown(): void {
+    clearInterval(timer);
+    server.close();
+    for (const x of kept.values()) void x.conn?.then((c) => c.close(), () => undefined);
+    kept.clear();
+    removeOwnSocket();
+  }
+  return { close: shutdown };
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
