@@ -114,9 +114,13 @@ export class App extends Construct {
   }
 
   /**
-   * One `Reachability` per Host: a machine lost at plan time (or refused by
-   * its Attestation) fails the run naming it. Nothing depends on it, so with
-   * `PULUMI_CONTINUE_ON_ERROR` (which `drove env` sets) everything else
+   * A `Reachability` for each Host lost at plan time (or refused by its
+   * Attestation): it fails the run naming the machine. It is registered only
+   * once the Host's outputs say so (from the refresh, or the plan's own
+   * quote), so a fleet that answers costs the engine no resource for it (one
+   * per machine was a seventh of a no-change run's resources); back again,
+   * the machine's Reachability leaves the stack. Nothing depends on it, so
+   * with `PULUMI_CONTINUE_ON_ERROR` (which `drove env` sets) everything else
    * converges around it. (No resource waits for all the others: one that
    * did would be skipped by any failure and keep, in its old state, a
    * dependency on what the same run deleted, and Pulumi would refuse the
@@ -130,12 +134,17 @@ export class App extends Construct {
       // A host refused by its Attestation fails the run here too, naming the PCR.
       const attestation = specs.find(({ spec: s }) => s.type === "drove:index:Attestation" && s.parent === construct);
       const refusal = attestation ? (this.resources.get(attestation.construct) as unknown as { refusal?: pulumi.Output<unknown> }).refusal : undefined;
-      new DroveResource(
-        "drove:index:Reachability",
-        `${construct.node.path}/reachable`,
-        { host: construct.node.path, route, unreachable: res.unreachable, ...(refusal ? { refused: refusal } : {}) },
-        { parent: res },
-      );
+      // Known in a preview when the Host (and its Attestation) change nothing, which is when a
+      // lost or refused machine is planned; a new Host that cannot be reached fails its own create.
+      pulumi.all([res.unreachable, refusal]).apply(([unreachable, refused]) => {
+        if (!unreachable && !refused) return;
+        new DroveResource(
+          "drove:index:Reachability",
+          `${construct.node.path}/reachable`,
+          { host: construct.node.path, route, unreachable, ...(refused ? { refused } : {}) },
+          { parent: res },
+        );
+      });
     }
   }
 
