@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { sh, type ShellCommand } from "../../src/quote";
 
 /** Files up to this size are read back whole, so drift shows their content. */
@@ -19,9 +20,14 @@ export type FileFact =
       readonly content?: string;
     };
 
-/** One round trip: type, mode, owner, size, digest and (small) content. */
+/**
+ * One round trip: type, mode, owner, size, and the content (small files) or
+ * the digest (larger ones). A small file's digest is computed here from its
+ * content: on a no-change run every process the probe starts on the machine
+ * counts (sha256sum and cut cost as much as the rest of the probe).
+ */
 export function fileFactCommand(path: string): ShellCommand {
-  return sh`p=${path}; if [ -L "$p" ] || { [ -e "$p" ] && [ ! -f "$p" ]; }; then printf 'other '; stat -c %F "$p"; elif [ -f "$p" ]; then stat -c 'file %a %U %G %s' "$p" && sha256sum < "$p" | cut -d' ' -f1 && if [ "$(stat -c %s "$p")" -le ${CONTENT_LIMIT} ]; then base64 -w0 < "$p"; fi; echo; else echo absent; fi`;
+  return sh`p=${path}; if [ -L "$p" ] || { [ -e "$p" ] && [ ! -f "$p" ]; }; then printf 'other '; stat -c %F "$p"; elif [ -f "$p" ]; then s=$(stat -c '%a %U %G %s' "$p") && printf 'file %s\n' "$s" && if [ "\${s##* }" -le ${CONTENT_LIMIT} ]; then c=$(base64 -w0 < "$p") && printf 'content %s\n' "$c"; else h=$(sha256sum < "$p") && printf 'sha256 %s\n' "\${h%% *}"; fi; else echo absent; fi`;
 }
 
 export function parseFileFact(stdout: string): FileFact {
@@ -30,13 +36,18 @@ export function parseFileFact(stdout: string): FileFact {
   if (head === "absent") return { state: "absent" };
   if (head.startsWith("other ")) return { state: "other", type: head.slice(6) };
   const m = /^file (\d+) (\S+) (\S+) (\d+)$/.exec(head);
-  if (!m || !/^[0-9a-f]{64}$/.test(lines[1]?.trim() ?? "")) {
-    throw new Error(`unexpected answer from the file probe: ${JSON.stringify(stdout.slice(0, 200))}`);
-  }
-  const b64 = (lines[2] ?? "").trim();
+  const body = /^(content|sha256) ?(\S*)$/.exec(lines[1]?.trim() ?? "");
+  const unexpected = () => new Error(`unexpected answer from the file probe: ${JSON.stringify(stdout.slice(0, 200))}`);
+  if (!m || !body) throw unexpected();
+  let digest: string;
   let content: string | undefined;
-  if (b64 || Number(m[4]) === 0) {
-    const bytes = Buffer.from(b64, "base64");
+  if (body[1] === "sha256") {
+    if (!/^[0-9a-f]{64}$/.test(body[2])) throw unexpected();
+    digest = body[2];
+  } else {
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body[2])) throw unexpected();
+    const bytes = Buffer.from(body[2], "base64");
+    digest = createHash("sha256").update(bytes).digest("hex");
     const text = bytes.toString("utf8");
     if (Buffer.from(text, "utf8").equals(bytes)) content = text;
   }
@@ -46,7 +57,7 @@ export function parseFileFact(stdout: string): FileFact {
     owner: m[2],
     group: m[3],
     size: Number(m[4]),
-    sha256: lines[1].trim(),
+    sha256: digest,
     ...(content !== undefined ? { content } : {}),
   };
 }

@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import assert from "node:assert/strict";
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -285,7 +286,7 @@ describe("parseFileFact", () => {
   it("parses a file with its content, padding the mode to four digits", () => {
     // given
     const size = Buffer.byteLength(HELLO);
-    const stdout = `file 644 root adm ${size}\n${HELLO_SHA}\n${Buffer.from(HELLO).toString("base64")}\n`;
+    const stdout = `file 644 root adm ${size}\ncontent ${Buffer.from(HELLO).toString("base64")}\n`;
 
     // when
     const fact = parseFileFact(stdout);
@@ -296,7 +297,7 @@ describe("parseFileFact", () => {
 
   it("keeps a four-digit mode (setuid) as it is", () => {
     // given
-    const stdout = `file 4755 root root 0\n${sha256("")}\n\n`;
+    const stdout = "file 4755 root root 0\ncontent \n";
 
     // when
     const fact = parseFileFact(stdout);
@@ -307,7 +308,7 @@ describe("parseFileFact", () => {
 
   it("parses an empty file as empty content", () => {
     // given
-    const stdout = `file 600 root root 0\n${sha256("")}\n\n`;
+    const stdout = "file 600 root root 0\ncontent \n";
 
     // when
     const fact = parseFileFact(stdout);
@@ -319,8 +320,7 @@ describe("parseFileFact", () => {
   it("leaves content undefined when the bytes are not valid UTF-8", () => {
     // given
     const bytes = Buffer.from([0x68, 0x69, 0xff, 0xfe, 0xc3]);
-    const digest = "a".repeat(64);
-    const stdout = `file 644 root root ${bytes.length}\n${digest}\n${bytes.toString("base64")}\n`;
+    const stdout = `file 644 root root ${bytes.length}\ncontent ${bytes.toString("base64")}\n`;
 
     // when
     const fact = parseFileFact(stdout);
@@ -329,11 +329,12 @@ describe("parseFileFact", () => {
     assert.equal(fact.state, "file");
     assert.ok(fact.state === "file" && !("content" in fact), "no content key");
     assert.equal(fact.state === "file" && fact.size, 5);
+    assert.equal(fact.state === "file" && fact.sha256, createHash("sha256").update(bytes).digest("hex"), "the digest of the bytes read");
   });
 
-  it("leaves content undefined when the probe sent none (a file over the size limit)", () => {
+  it("leaves content undefined when the probe sent none (a file over the size limit), keeping its digest", () => {
     // given
-    const stdout = `file 644 root root ${CONTENT_LIMIT + 1}\n${"b".repeat(64)}\n\n`;
+    const stdout = `file 644 root root ${CONTENT_LIMIT + 1}\nsha256 ${"b".repeat(64)}\n`;
 
     // when
     const fact = parseFileFact(stdout);
@@ -341,15 +342,18 @@ describe("parseFileFact", () => {
     // then
     assert.equal(fact.state === "file" && fact.content, undefined);
     assert.equal(fact.state === "file" && fact.size, CONTENT_LIMIT + 1);
+    assert.equal(fact.state === "file" && fact.sha256, "b".repeat(64));
   });
 
   const garbage: readonly [string, string][] = [
     ["empty output", ""],
     ["an error message", "stat: cannot stat '/etc/motd': Permission denied\n"],
-    ["a file line without a digest", "file 644 root root 12\n"],
-    ["a file line with a short digest", "file 644 root root 12\nabc123\n"],
-    ["a file line with a non-numeric size", `file 644 root root big\n${"a".repeat(64)}\n`],
-    ["a file line with a symbolic mode", `file rw-r--r-- root root 1\n${"a".repeat(64)}\n`],
+    ["a file line without content or digest (the read failed)", "file 644 root root 12\n"],
+    ["a file line with a short digest", "file 644 root root 300000\nsha256 abc123\n"],
+    ["a file line with a bare digest", `file 644 root root 300000\n${"a".repeat(64)}\n`],
+    ["content that is not base64", "file 644 root root 12\ncontent not base64!\n"],
+    ["a file line with a non-numeric size", "file 644 root root big\ncontent aGk=\n"],
+    ["a file line with a symbolic mode", "file rw-r--r-- root root 1\ncontent aGk=\n"],
   ];
   for (const [name, stdout] of garbage) {
     it(`throws on ${name}, quoting what it got`, () => {
@@ -506,6 +510,8 @@ describe("the probe and the write command, run by a local shell", () => {
     assert.equal(text.state === "file" && text.sha256, sha256("héllo\n"));
     assert.equal(binary.state === "file" && binary.size, 3);
     assert.equal(binary.state === "file" && binary.content, undefined);
+    assert.equal(binary.state === "file" && binary.sha256, createHash("sha256").update(readFileSync(join(sub, "binary"))).digest("hex"), "a binary file's digest, from the bytes read");
+    assert.equal(empty.state === "file" && empty.sha256, sha256(""));
     assert.equal(empty.state === "file" && empty.content, "");
   });
 

@@ -262,11 +262,11 @@ describe("planUnitRemoval", () => {
 
 describe("parseUnitFact", () => {
   const b64 = Buffer.from(HELLO).toString("base64");
-  const fileLines = `file 644 root root ${Buffer.byteLength(HELLO)}\n${sha256(HELLO)}\n${b64}\n`;
+  const fileLines = `file 644 root root ${Buffer.byteLength(HELLO)}\ncontent ${b64}\n`;
 
   it("parses an installed, enabled, running unit", () => {
     // given
-    const stdout = `${fileLines}@systemd\nenabled=enabled\nactive=active\nNeedDaemonReload=no\n`;
+    const stdout = `${fileLines}@systemd\nenabled=enabled\nActiveState=active\nNeedDaemonReload=no\n`;
 
     // when
     const fact = parseUnitFact(stdout);
@@ -277,7 +277,7 @@ describe("parseUnitFact", () => {
 
   it("parses a unit systemd does not know, with an empty is-enabled answer", () => {
     // given
-    const stdout = "absent\n@systemd\nenabled=\nactive=inactive\nNeedDaemonReload=no\n";
+    const stdout = "absent\n@systemd\nenabled=\nActiveState=inactive\nNeedDaemonReload=no\n";
 
     // when
     const fact = parseUnitFact(stdout);
@@ -288,7 +288,7 @@ describe("parseUnitFact", () => {
 
   it("parses a unit whose file changed since systemd loaded it", () => {
     // given
-    const stdout = `${fileLines}@systemd\nenabled=disabled\nactive=failed\nNeedDaemonReload=yes\n`;
+    const stdout = `${fileLines}@systemd\nenabled=disabled\nActiveState=failed\nNeedDaemonReload=yes\n`;
 
     // when
     const fact = parseUnitFact(stdout);
@@ -302,9 +302,9 @@ describe("parseUnitFact", () => {
   for (const [name, stdout] of [
     ["empty output", ""],
     ["no systemd part", "absent\n"],
-    ["no is-active answer", "absent\n@systemd\nenabled=\nactive=\nNeedDaemonReload=no\n"],
-    ["no NeedDaemonReload", "absent\n@systemd\nenabled=\nactive=inactive\n"],
-    ["a garbled file part", "file 644\n@systemd\nenabled=\nactive=inactive\nNeedDaemonReload=no\n"],
+    ["no ActiveState", "absent\n@systemd\nenabled=\nActiveState=\nNeedDaemonReload=no\n"],
+    ["no NeedDaemonReload", "absent\n@systemd\nenabled=\nActiveState=inactive\n"],
+    ["a garbled file part", "file 644\n@systemd\nenabled=\nActiveState=inactive\nNeedDaemonReload=no\n"],
   ]) {
     it(`throws on ${name}, quoting what it got`, () => {
       // when / then
