@@ -124,7 +124,7 @@ async function claimPrefix(cfg: LabConfig, log: Log): Promise<void> {
       // behind: nothing of it runs and nobody holds its lock. Its namespaces,
       // links and mounts would stop this lab from booting, so they go first.
       log(`lab: the lab in ${owner} held the prefix "${cfg.prefix}" but nothing of it runs (a run was killed); removing what it left`);
-      await teardown({ ...cfg, dir: owner });
+      await teardown({ ...cfg, dir: owner }, `Taking over the prefix "${cfg.prefix}" from the killed run's lab in ${owner}`);
     }
   }
   writeFileSync(file, cfg.dir + "\n");
@@ -605,9 +605,10 @@ async function destroyMachine(cfg: LabConfig, m: Machine, opts: { keepIdentity?:
 /**
  * Removes every machine, process, mount, namespace and link of the lab in
  * `cfg.dir` under `cfg.prefix`, and the files that described them; returns how
- * many machines there were. Throws if anything is left.
+ * many machines there were. Throws if anything is left, naming what was
+ * being done (`doing`) and what is left.
  */
-async function teardown(cfg: LabConfig): Promise<number> {
+async function teardown(cfg: LabConfig, doing = "`drove lab down`"): Promise<number> {
   const machines = existingMachines(cfg);
   // Namespaces named like ours but with no directory (a crashed run) count too.
   const netnsList = (await run("ip", ["netns", "list"], { allowFail: true })).stdout
@@ -627,7 +628,7 @@ async function teardown(cfg: LabConfig): Promise<number> {
     rmSync(join(cfg.dir, f), { recursive: true, force: true });
   }
   const left = await leftovers(cfg);
-  if (left.length) throw new DroveError(`\`drove lab down\` could not remove everything: ${left.join("; ")}`);
+  if (left.length) throw new DroveError(`${doing} could not remove everything: ${left.join("; ")}`);
   return machines.length;
 }
 
