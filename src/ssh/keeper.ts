@@ -594,21 +594,19 @@ export async function keptClient(target: SshTarget): Promise<KeptClient | undefi
   if (seconds === 0) return undefined;
   const path = keeperSocket();
   if (!path) return undefined;
-  let generation: number;
   try {
-    generation = await ask(path, target);
+    return await openKept(path, target);
   } catch (err) {
     if (!isSocketError(err)) throw err;
     try {
       await startKeeper(path, seconds);
-      generation = await ask(path, target);
+      return await openKept(path, target);
     } catch (again) {
       if (!isSocketError(again)) throw again;
       traceEvent(`ssh keeper unavailable: ${reasonOf(again)}`);
       return undefined;
     }
   }
-  return new KeptClient(path, target, generation);
 }
 
 function isSocketError(err: unknown): boolean {
