@@ -4,7 +4,7 @@ import { HostError } from "../../src/errors";
 import { sh } from "../../src/quote";
 import { describeTarget, type SshConnection, type SshTarget } from "../../src/ssh";
 import { containerFactCommand, parseContainerFact, type CliEngine, type ContainerFact, type Engine, type PortMapping, type VolumeMount } from "./facts";
-import { installSteps, parseSystemdFact, prepareCommand, runtimeSpec, systemdFactCommand, systemdRemovalSteps, systemdStateSteps, unitName } from "./systemd";
+import { installSteps, parseSystemdCrash, parseSystemdFact, prepareCommand, systemdCrashCommand, runtimeSpec, systemdFactCommand, systemdRemovalSteps, systemdStateSteps, unitName } from "./systemd";
 import { randomUUID } from "node:crypto";
 import { belongsToAnother, planContainer, planContainerRemoval, SPEC_LABEL, specDigest, type ContainerDesired, type RestartPolicy } from "./operations";
 import { ENGINES } from "./runtime";
@@ -103,12 +103,22 @@ async function converge(i: ContainerInputs, instance: string): Promise<void> {
       });
     }
     if (after.state === "present" && (!after.running || after.restarting || (made && after.restarts > 0))) {
-      const logs = await conn.exec(
-        i.engine === "systemd" ? sh`journalctl -u ${unitName(i.name)} -n 5 --no-pager -o cat 2>&1` : sh`${i.engine} logs --tail 5 ${i.name} 2>&1`,
-      );
-      throw new HostError(describeTarget(conn.target), `run container ${i.name}`, `it exited with status ${after.exitCode}: ${logs.stdout.trim().split("\n").slice(-5).join(" | ")}`, {
-        fixes: ["check its command and image", `read \`${i.engine === "systemd" ? `journalctl -u ${unitName(i.name)}` : `${i.engine} logs ${i.name}`}\` on the machine`],
-      });
+      const fixes = ["check its command and image", `read \`${i.engine === "systemd" ? `journalctl -u ${unitName(i.name)}` : `${i.engine} logs ${i.name}`}\` on the machine`];
+      if (i.engine === "systemd") {
+        const crash = parseSystemdCrash((await conn.exec(systemdCrashCommand(i.name))).stdout);
+        throw new HostError(describeTarget(conn.target), `run container ${i.name}`, `it exited with ${crash.status}: ${crash.lines.join(" | ")}`, { fixes });
+      }
+      // Seen running again after a restart, the engine shows no exit status (it resets it on start);
+      // look again briefly, as a crash loop spends its back-off between runs.
+      let seen: ContainerFact = after;
+      for (let n = 0; n < 6 && seen.state === "present" && seen.running && !seen.restarting && seen.exitCode === 0; n++) {
+        await new Promise((r) => setTimeout(r, 400));
+        seen = await fact(conn, i.engine, i.name);
+      }
+      const exitCode = seen.state === "present" ? seen.exitCode : after.exitCode;
+      const logs = await conn.exec(sh`${i.engine} logs --tail 5 ${i.name} 2>&1`);
+      const status = exitCode !== 0 || after.restarts === 0 ? `status ${exitCode}` : `status unknown (restarted ${after.restarts} times)`;
+      throw new HostError(describeTarget(conn.target), `run container ${i.name}`, `it exited with ${status}: ${logs.stdout.trim().split("\n").slice(-5).join(" | ")}`, { fixes });
     }
     for (const step of arm) await runChecked(conn, step.description, step);
   });

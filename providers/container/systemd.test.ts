@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { SPEC_LABEL, specDigest, type ContainerDesired } from "./operations";
-import { installSteps, parseSystemdFact, recordSpec, runtimeSpec, systemdRemovalSteps, systemdStateSteps, unitFile } from "./systemd";
+import { installSteps, parseSystemdCrash, parseSystemdFact, systemdCrashCommand, recordSpec, runtimeSpec, systemdRemovalSteps, systemdStateSteps, unitFile } from "./systemd";
 
 const want: ContainerDesired = {
   engine: "systemd",
@@ -47,6 +47,7 @@ describe("systemd engine", () => {
     assert.match(unit, /^ExecStart=runc run --bundle \/var\/lib\/drove\/containers\/web\/bundle drove-web$/m);
     assert.match(unit, /^ExecStopPost=-runc delete --force drove-web$/m);
     assert.match(unit, /^Restart=always$/m);
+    assert.match(unit, /^TimeoutStopSec=10$/m, "stopped like Docker stops a container: 10 s, then SIGKILL");
     assert.match(unitFile({ ...want, restart: "unless-stopped" }), /^Restart=always$/m);
     assert.match(unitFile({ ...want, restart: "on-failure" }), /^Restart=on-failure$/m);
   });
@@ -70,6 +71,16 @@ describe("systemd engine", () => {
     assert.equal(f.labels[SPEC_LABEL], specDigest(want));
     assert.deepEqual(f.env, { GREETING: "" });
     assert.deepEqual(parseSystemdFact("absent\n"), { state: "absent" });
+  });
+
+  it("reads a crash from the journal: systemd's exit record, then the container's own last lines", () => {
+    assert.deepEqual(parseSystemdCrash("EXIT_CODE=exited\nEXIT_STATUS=3\n--- log\ncannot start\ncannot start\n"), { status: "status 3", lines: ["cannot start", "cannot start"] });
+    assert.deepEqual(parseSystemdCrash("EXIT_CODE=killed\nEXIT_STATUS=SEGV\n--- log\n"), { status: "signal SEGV", lines: [] });
+    // systemd records no exit for a main process that ended well
+    assert.deepEqual(parseSystemdCrash("--- log\n1\n2\n3\n4\n5\n6\n"), { status: "status 0", lines: ["2", "3", "4", "5", "6"] });
+    const text = systemdCrashCommand("web").text;
+    assert.match(text, /journalctl -u drove-container-web\.service EXIT_CODE=exited EXIT_CODE=killed EXIT_CODE=dumped -n 1/);
+    assert.match(text, /journalctl _SYSTEMD_UNIT=drove-container-web\.service -n 5 -o cat/, "only the container's own lines, not systemd's about it");
   });
 
   it("state steps: start a stopped unit, rewrite the unit for a new restart policy, nothing when equal", () => {

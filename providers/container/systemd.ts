@@ -38,6 +38,26 @@ export function systemdFactCommand(name: string): ShellCommand {
   return sh`if [ -f ${`${dir(name)}/drove.spec`} ]; then cat ${`${dir(name)}/drove.spec`}; echo; systemctl is-active ${unit} || true; systemctl show -p Restart --value ${unit}; systemctl show -p NRestarts --value ${unit}; else echo absent; fi`;
 }
 
+/**
+ * What a failing unit last exited with, from the journal: systemd's own record
+ * of the main process's exit (status or signal), then the last lines the
+ * container itself wrote (systemd's messages about the unit left out). Its
+ * `ExecMainStatus` cannot say: once restarted, the unit shows status 0.
+ */
+export function systemdCrashCommand(name: string): ShellCommand {
+  const unit = unitName(name);
+  return sh`journalctl -u ${unit} EXIT_CODE=exited EXIT_CODE=killed EXIT_CODE=dumped -n 1 -o export --output-fields=EXIT_CODE,EXIT_STATUS --no-pager 2>/dev/null | grep '^EXIT_' || true; echo '--- log'; journalctl ${`_SYSTEMD_UNIT=${unit}`} -n 5 -o cat --no-pager 2>&1 || true`;
+}
+
+export function parseSystemdCrash(stdout: string): { status: string; lines: string[] } {
+  const [head, log = ""] = stdout.split("--- log\n");
+  const field = (k: string) => new RegExp(`^${k}=(.*)$`, "m").exec(head)?.[1]?.trim();
+  const code = field("EXIT_CODE");
+  const value = field("EXIT_STATUS") ?? "?";
+  const status = code === undefined ? "status 0" : code === "exited" ? `status ${value}` : `signal ${value}`;
+  return { status, lines: log.trim() ? log.trim().split("\n").slice(-5) : [] };
+}
+
 const RESTART_FROM_SYSTEMD: Record<string, string> = { always: "always", "on-failure": "on-failure", no: "no" };
 
 export function parseSystemdFact(stdout: string): ContainerFact {
@@ -111,6 +131,9 @@ export function unitFile(d: ContainerDesired): string {
     `Restart=${restart}`,
     "RestartSec=1",
     "KillMode=mixed",
+    // Docker's and Podman's grace before SIGKILL, not systemd's 90 s: a program
+    // that runs as PID 1 in its container ignores SIGTERM unless it handles it.
+    "TimeoutStopSec=10",
     "",
     "[Install]",
     "WantedBy=multi-user.target",
