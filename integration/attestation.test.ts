@@ -11,7 +11,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCa } from "../src/tls";
-import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, expectMatch, expectOk, sh, type TestLab, TestProject } from "./harness";
 import { makeCredential, toolsCredentialFile } from "../src/tpm/credential";
 import { objectName, parsePublic } from "../src/tpm/structures";
 import { activateCredentialCommand, createAkCommand, parseActivated, parseKv, removeAkCommand } from "../providers/attestation/facts";
@@ -100,7 +100,7 @@ describe("Attestation on lab machines with swtpm, through the real pulumi CLI", 
     const up = await project.pulumi(["up", "--yes"]);
     // then
     assert.notEqual(up.code, 0, "up enrolled a TPM whose EK certificate comes from another CA");
-    assert.match(up.output, /Unable to enrol the TPM on root@10\.213\.50\.1[123]: its endorsement key cannot be trusted: its EK certificate was issued by CN=swtpm-localca, which is none of the CAs in `ekCa`/);
+    expectMatch(up.output, /Unable to enrol the TPM on root@10\.213\.50\.1[123]: its endorsement key cannot be trusted: its EK certificate was issued by CN=swtpm-localca, which is none of the CAs in `ekCa`/);
     for (const m of MACHINES) assert.equal(await akOn(m), "", `${m} kept an AK`);
   });
 
@@ -147,12 +147,12 @@ describe("Attestation on lab machines with swtpm, through the real pulumi CLI", 
     // then the preview plans m2's refusal, naming the PCR with expected and found (and plans nothing for m1, m3)
     expectOk(preview, "preview");
     // (each mismatch in full: the preview cuts long strings like the reason short)
-    assert.match(preview.output, new RegExp(`expected: "${expected}"[\\s+~-]+found\\s*: "${found}"[\\s+~-]+pcr\\s*: 7`));
+    expectMatch(preview.output, new RegExp(`expected: "${expected}"[\\s+~-]+found\\s*: "${found}"[\\s+~-]+pcr\\s*: 7`));
     assert.equal((preview.output.match(/notAdmitted/g) ?? []).length > 0, true, preview.output);
     // and up refuses it, recording the refusal, while m1 and m3 pass a fresh quote
     const up = await project.pulumi(["up", "--yes"]);
     assert.notEqual(up.code, 0, "up admitted a tampered machine");
-    assert.match(up.output, new RegExp(`Unable to admit m2 \\(10\\.213\\.50\\.12:22\\): attestation failed: PCR 7 \\(sha256\\) expected ${expected}, found ${found}`));
+    expectMatch(up.output, new RegExp(`Unable to admit m2 \\(10\\.213\\.50\\.12:22\\): attestation failed: PCR 7 \\(sha256\\) expected ${expected}, found ${found}`));
     assert.doesNotMatch(up.output, /Unable to admit m[13]/);
     // and a refresh records the verdict in the state: m2 refused with the PCR, m1 and m3 admitted
     expectOk(await project.pulumi(["refresh", "--yes"]), "refresh");
@@ -170,7 +170,7 @@ describe("Attestation on lab machines with swtpm, through the real pulumi CLI", 
     const noRefresh = await project.pulumi(["preview", "--diff", "--refresh=false", "--target", states.get("m3")!.urn]);
     expectOk(noRefresh, "the preview without refresh");
     assert.doesNotMatch(noRefresh.output, /refreshing/);
-    assert.match(noRefresh.output, new RegExp(`expected: "${m3Before}"[\\s+~-]+found\\s*: "${m3Found}"[\\s+~-]+pcr\\s*: 7`));
+    expectMatch(noRefresh.output, new RegExp(`expected: "${m3Before}"[\\s+~-]+found\\s*: "${m3Found}"[\\s+~-]+pcr\\s*: 7`));
   });
 
   test("destroy removes the attestation key from every TPM", async () => {

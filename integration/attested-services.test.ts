@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { bootTestLab, eventually, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, eventually, expectMatch, expectOk, sh, type TestLab, TestProject } from "./harness";
 import { serviceChecks } from "./service-checks";
 import { pushWebImage } from "./fixtures";
 import { vipFor } from "../providers/service/operations";
@@ -62,11 +62,11 @@ describe("Attested hosts run a service; a tampered one is refused and its worklo
     const up = await project.pulumi(["up", "--yes"]);
     // then the preview says which host is refused, why, and where its replica goes
     expectOk(preview, "preview");
-    assert.match(preview.output, /m2 \([0-9.]+\) is not admitted and takes no replica: PCR 7 \(sha256\) expected [0-9a-f]{64}/);
-    assert.match(preview.output, /m2: unavailable, its 1 replica moves to m[13]/);
+    expectMatch(preview.output, /m2 \([0-9.]+\) is not admitted and takes no replica: PCR 7 \(sha256\) expected [0-9a-f]{64}/);
+    expectMatch(preview.output, /m2: unavailable, its 1 replica moves to m[13]/);
     // and up fails for m2 alone, naming the PCR
     assert.notEqual(up.code, 0, up.output);
-    assert.match(up.output, /Unable to admit m2 \([0-9.]+:22\): attestation failed: PCR 7 \(sha256\) expected [0-9a-f]{64}, found [0-9a-f]{64}\. Nothing was scheduled on it and no secret was sent to it/);
+    expectMatch(up.output, /Unable to admit m2 \([0-9.]+:22\): attestation failed: PCR 7 \(sha256\) expected [0-9a-f]{64}, found [0-9a-f]{64}\. Nothing was scheduled on it and no secret was sent to it/);
     assert.doesNotMatch(up.output, /Unable to admit m[13]/);
     // and its workload runs on m1 and m3, answering through the VIP there
     assert.equal(await replicas("m2"), 0);
@@ -77,7 +77,7 @@ describe("Attested hosts run a service; a tampered one is refused and its worklo
     // and the next run says the same again: the refusal holds until the machine passes
     const again = await project.pulumi(["up", "--yes"]);
     assert.notEqual(again.code, 0);
-    assert.match(again.output, /Unable to admit m2 .*PCR 7/);
+    expectMatch(again.output, /Unable to admit m2 .*PCR 7/);
     assert.equal(await replicas("m2"), 0);
   });
 });

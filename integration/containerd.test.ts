@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { bootTestLab, eventually, expectOk, httpText, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, eventually, expectMatch, expectOk, httpText, sh, type TestLab, TestProject } from "./harness";
 import { pushWebImage, type TestImage } from "./fixtures";
 
 let lab: TestLab;
@@ -151,7 +151,7 @@ describe("Container on containerd (ctr, restart monitor), through the real pulum
     const up = await project.pulumi(["up", "--yes"]);
     // then
     assert.notEqual(up.code, 0);
-    assert.match(up.output, /Unable to run container web on root@10\.213\.37\.1[12]: it exited with status 3: cannot start/);
+    expectMatch(up.output, /Unable to run container web on root@10\.213\.37\.1[12]: it exited with status 3: cannot start/);
     expectOk(await project.pulumi(["config", "rm", "command"]), "config rm");
     expectOk(await project.pulumi(["up", "--yes"]), "the up after fixing the command");
     for (const m of MACHINES) assert.equal(await eventually(() => get(m, "/"), "hello v2\n"), "hello v2\n", m);

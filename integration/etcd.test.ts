@@ -9,7 +9,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { isIssuedBy, keyMatches } from "../src/tls";
-import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, expectMatch, expectOk, sh, type TestLab, TestProject } from "./harness";
 
 let lab: TestLab;
 let project: TestProject;
@@ -134,7 +134,7 @@ describe("Cluster: an etcd control plane over SSH, through the real pulumi CLI",
     const refused = await project.pulumi(["up", "--yes"]);
     // then it is refused with the member and what to do, and nothing changed
     assert.notEqual(refused.code, 0, refused.output);
-    assert.match(refused.output, /Unable to remove m2 and m3 in etcd cluster lab: a membership change needs every member healthy, but m1 at https:\/\/10\.213\.40\.11:2379 \(.*\) is not\. Either run `pulumi up` without the membership change first, so drove repairs m1, or remove that host from the cluster's `controlPlane` too\./);
+    expectMatch(refused.output, /Unable to remove m2 and m3 in etcd cluster lab: a membership change needs every member healthy, but m1 at https:\/\/10\.213\.40\.11:2379 \(.*\) is not\. Either run `pulumi up` without the membership change first, so drove repairs m1, or remove that host from the cluster's `controlPlane` too\./);
     assert.deepEqual(await members("m2"), ["m1 started", "m2 started", "m3 started"]);
     // when the program is back as it was
     expectOk(await project.config({ controlPlane: "m1,m2,m3" }), "config");

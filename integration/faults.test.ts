@@ -18,7 +18,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { answersSsh } from "./service-checks";
 import { join } from "node:path";
-import { bootTestLab, eventually, processAlive, expectOk, httpText, sh, TestProject, type CliResult, type TestLab } from "./harness";
+import { bootTestLab, type CliResult, eventually, expectMatch, expectOk, httpText, processAlive, sh, type TestLab, TestProject } from "./harness";
 import { SshConnection } from "../src/ssh";
 import type { ShellCommand } from "../src/quote";
 import { pushWebImage, type TestImage } from "./fixtures";
@@ -145,7 +145,7 @@ describe("Faults in the middle of a run, through the real pulumi CLI", { timeout
     // then the run fails for m2, naming it, and m1 and m3 converged
     assert.notEqual(result.code, 0, `the up should have failed:\n${result.output}`);
     t.diagnostic(why(result));
-    assert.match(result.output, /m2\/gate \*\*creating failed\*\*[^\n]*Unable to run a command on root@10\.213\.53\.12: /, result.output);
+    expectMatch(result.output, /m2\/gate \*\*creating failed\*\*[^\n]*Unable to run a command on root@10\.213\.53\.12: /, result.output);
     assert.doesNotMatch(result.output, /10\.213\.53\.1[13]/, `m1 or m3 named in the failure:\n${result.output}`);
     for (const m of ["m1", "m3"]) assert.equal(await fileOn(m, "cut"), written(m, "cut"));
     // when m2 is back and its slow step is let through
@@ -170,7 +170,7 @@ describe("Faults in the middle of a run, through the real pulumi CLI", { timeout
     // then the run fails for m2, naming it, and m1 and m3 converged
     assert.notEqual(result.code, 0, `the up should have failed:\n${result.output}`);
     t.diagnostic(why(result));
-    assert.match(result.output, /m2\/gate \*\*creating failed\*\*[^\n]*Unable to run a command on root@10\.213\.53\.12: /, result.output);
+    expectMatch(result.output, /m2\/gate \*\*creating failed\*\*[^\n]*Unable to run a command on root@10\.213\.53\.12: /, result.output);
     assert.doesNotMatch(result.output, /10\.213\.53\.1[13]/, `m1 or m3 named in the failure:\n${result.output}`);
     for (const m of ["m1", "m3"]) assert.equal(await fileOn(m, "kill"), written(m, "kill"));
     assert.equal(await eventually(async () => processAlive(supervisor), false), false, "m2's supervisor outlived its machine");
@@ -207,7 +207,7 @@ describe("Faults in the middle of a run, through the real pulumi CLI", { timeout
     // then the run fails for the container on m2, naming it, and every file converged
     assert.notEqual(result.code, 0, `the up should have failed:\n${result.output}`);
     t.diagnostic(why(result));
-    assert.match(result.output, /m2\/docker\/web \*\*creating failed\*\*[^\n]*Unable to run container web on root@10\.213\.53\.12: [^\n]*10\.213\.53\.1:5000/, result.output);
+    expectMatch(result.output, /m2\/docker\/web \*\*creating failed\*\*[^\n]*Unable to run container web on root@10\.213\.53\.12: [^\n]*10\.213\.53\.1:5000/, result.output);
     assert.doesNotMatch(result.output, /10\.213\.53\.1[13]/, `m1 or m3 named in the failure:\n${result.output}`);
     for (const m of ["m1", "m2", "m3"]) assert.equal(await fileOn(m, "reg"), written(m, "reg"));
     // when the registry is started again (over the same storage)
@@ -229,7 +229,7 @@ describe("Faults in the middle of a run, through the real pulumi CLI", { timeout
     const up = await project.pulumi(["up", "--yes"]);
     // then the container fails, naming m2, and the files go everywhere
     assert.notEqual(up.code, 0, up.output);
-    assert.match(up.output, /m2\/docker\/web[^\n]*failed/);
+    expectMatch(up.output, /m2\/docker\/web[^\n]*failed/);
     for (const m of ["m1", "m2", "m3"]) assert.equal(await fileOn(m, "reg"), "ABSENT");
     // and the state is one Pulumi reads (no resource that was skipped still depends on one deleted)
     const preview = await project.pulumi(["preview"]);

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, expectMatch, expectOk, sh, type TestLab, TestProject } from "./harness";
 
 let lab: TestLab;
 let project: TestProject;
@@ -108,7 +108,7 @@ describe("File on lab machines, through the real pulumi CLI", { timeout: 15 * 60
     const up = await project.pulumi(["up", "--yes"]);
     // then the run fails for m1, naming the host, its key and what to do
     assert.notEqual(up.code, 0, up.output);
-    assert.match(up.output, /Unable to connect to root@10\.213\.21\.11: its host key is SHA256:\S+, but SHA256:\S+ was expected, so drove refused it\. Either/);
+    expectMatch(up.output, /Unable to connect to root@10\.213\.21\.11: its host key is SHA256:\S+, but SHA256:\S+ was expected, so drove refused it\. Either/);
     assert.equal(await onMachine("m1", PATH2), "600 root\nhello again\n");
     // and the other machines converge
     assert.equal(await onMachine("m2", PATH2), "600 root\nthird\n");
@@ -126,7 +126,7 @@ describe("File on lab machines, through the real pulumi CLI", { timeout: 15 * 60
     const up = await project.pulumi(["up", "--yes"]);
     // then
     assert.notEqual(up.code, 0, up.output);
-    assert.match(up.output, /Unable to connect to root@10\.213\.21\.250: [^\n]+\. Either check that the machine is up/);
+    expectMatch(up.output, /Unable to connect to root@10\.213\.21\.250: [^\n]+\. Either check that the machine is up/);
     assert.equal(await onMachine("m1", PATH2), "600 root\nfourth\n");
     expectOk(await project.pulumi(["config", "rm", "unreachable"]), "config rm");
   });

@@ -176,6 +176,18 @@ export function expectOk(r: { code: number; output: string }, what: string): voi
   assert.fail(`${what} failed (exit ${r.code}):\n${why.trim()}\n--- the whole output ---\n${r.output}`);
 }
 
+/**
+ * Asserts that a CLI's output matches `re`; when it does not, the report leads
+ * with the output's diagnostics (as `expectOk` does), so that a summary that
+ * keeps only its head still shows what the run said instead.
+ */
+export function expectMatch(output: string, re: RegExp, message?: string): void {
+  if (re.test(output)) return;
+  const at = output.indexOf("Diagnostics:");
+  const why = at >= 0 ? output.slice(at) : output.split("\n").filter((l) => /error|fail/i.test(l)).join("\n");
+  assert.fail(`${message ? `${message}: ` : ""}the output did not match ${re}; it said:\n${why.trim()}\n--- the whole output ---\n${output}`);
+}
+
 export { sh };
 
 /**

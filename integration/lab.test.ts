@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { packageRoot } from "../src/paths";
-import { bootTestLab, sh, type TestLab } from "./harness";
+import { bootTestLab, expectMatch, sh, type TestLab } from "./harness";
 import { labConfig, labUp, leftovers } from "./lab/lab";
 
 function drove(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; output: string }> {
@@ -109,7 +109,7 @@ describe("the lab", { timeout: 10 * 60_000 }, () => {
     const r = await drove(["lab", "up", "--machines", "1"], { ...process.env, DROVE_STATE: other });
     // then
     assert.notEqual(r.code, 0);
-    assert.match(r.output, /The lab prefix "drovelt" is in use by the lab in .*\. Either stop that lab first/);
+    expectMatch(r.output, /The lab prefix "drovelt" is in use by the lab in .*\. Either stop that lab first/);
     const after = await lab.ssh("m1", sh`cat /proc/sys/kernel/random/boot_id`);
     assert.equal(after.stdout, before.stdout, "m1 was not touched");
   });
@@ -126,7 +126,7 @@ describe("the lab", { timeout: 10 * 60_000 }, () => {
     const r = await drove(["lab", "up", "--machines", "1"], { ...process.env, PATH: bin, DROVE_STATE: state, DROVE_LAB_PREFIX: "drovenone", DROVE_LAB_NET: "10.213.23" });
     // then
     assert.notEqual(r.code, 0);
-    assert.match(r.output, /The lab needs programs that are not installed: debootstrap \(package debootstrap\)\. Either run `npm run setup`/);
+    expectMatch(r.output, /The lab needs programs that are not installed: debootstrap \(package debootstrap\)\. Either run `npm run setup`/);
     assert.deepEqual(await leftovers({ dir: join(state, "lab"), bridge: "drovenone0", net: "10.213.23", prefix: "drovenone" }), []);
     assert.ok(!existsSync(join(state, "lab", "machines")), "no machine was started");
   });
@@ -143,7 +143,7 @@ describe("the lab", { timeout: 10 * 60_000 }, () => {
     const r = await drove(["lab", "up", "--machines", "1"], { ...process.env, DROVE_STATE: other });
     // then it says what it removed and boots its own machine
     assert.equal(r.code, 0, r.output);
-    assert.match(r.output, /held the prefix "drovelt" but nothing of it runs \(a run was killed\); removing what it left/);
+    expectMatch(r.output, /held the prefix "drovelt" but nothing of it runs \(a run was killed\); removing what it left/);
     const down = await drove(["lab", "down"], { ...process.env, DROVE_STATE: other });
     assert.equal(down.code, 0, down.output);
     assert.deepEqual(await leftovers(), [], "nothing of either lab is left");
@@ -153,6 +153,6 @@ describe("the lab", { timeout: 10 * 60_000 }, () => {
   test("--machines outside 1..200 is refused with the range", async () => {
     const r = await drove(["lab", "up", "--machines", "0"]);
     assert.notEqual(r.code, 0);
-    assert.match(r.output, /`--machines` must be a whole number between 1 and 200, but 0 was provided/);
+    expectMatch(r.output, /`--machines` must be a whole number between 1 and 200, but 0 was provided/);
   });
 });

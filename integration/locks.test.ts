@@ -11,7 +11,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { bootTestLab, eventually, processAlive, expectOk, sh, TestProject, type BackgroundRun, type TestLab } from "./harness";
+import { type BackgroundRun, bootTestLab, eventually, expectMatch, expectOk, processAlive, sh, type TestLab, TestProject } from "./harness";
 import { HOLDER_FILE } from "../src/ssh/lock";
 
 let lab: TestLab;
@@ -87,7 +87,7 @@ describe("Host locks: two runs at once against the same machines, through the re
       upB.output,
       new RegExp(`Unable to lock m1 \\(10\\.213\\.52\\.11:22\\): another drove run holds it \\(stack lka of project drove-it, \`pulumi up\` by \\S+@\\S+ pid ${upA.pid}, since \\d{4}-`),
     );
-    assert.match(upB.output, /Either wait for it to finish, or if that run was killed, run again: its lock is released when its SSH session ends \(within 30 s\)/);
+    expectMatch(upB.output, /Either wait for it to finish, or if that run was killed, run again: its lock is released when its SSH session ends \(within 30 s\)/);
     // and nothing of lkb changed on m1, while m2 (free) converged
     assert.equal(await fileOn("m1", B_PATH), "ABSENT");
     assert.equal(await fileOn("m2", B_PATH), "written by stack lkb");
@@ -127,7 +127,7 @@ describe("Host locks: two runs at once against the same machines, through the re
     const upB = await b.pulumi(["up", "--yes"]);
     // then it stops at the refresh of m1, naming the holder, and nothing moved on m1 or m2
     assert.notEqual(upB.code, 0, `lkb's up should have failed:\n${upB.output}`);
-    assert.match(upB.output, new RegExp(`Unable to lock m1 \\(10\\.213\\.52\\.11:22\\): another drove run holds it \\(stack lka of project drove-it, \`pulumi up\` by \\S+ pid ${upA.pid}, `));
+    expectMatch(upB.output, new RegExp(`Unable to lock m1 \\(10\\.213\\.52\\.11:22\\): another drove run holds it \\(stack lka of project drove-it, \`pulumi up\` by \\S+ pid ${upA.pid}, `));
     for (const m of ["m1", "m2"]) {
       assert.equal(await fileOn(m, B_PATH), "written by stack lkb");
       assert.equal(await fileOn(m, B_PATH2), "ABSENT");

@@ -11,7 +11,7 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { TestProject } from "./harness";
+import { expectMatch, TestProject } from "./harness";
 
 const stateDir = mkdtempSync(join(tmpdir(), "drove-it-malformed-"));
 let server: Server;
@@ -60,7 +60,7 @@ describe("Malformed programs fail before any SSH, naming the construct, through 
       // then
       for (const r of [preview, up]) {
         assert.notEqual(r.code, 0, r.output);
-        assert.match(r.output, c.error);
+        expectMatch(r.output, c.error);
         assert.doesNotMatch(r.output, /\n\s+at .*:\d+:\d+\)?\n/, "a bare stack trace");
       }
       assert.equal(connections, 0, "something connected to the host before the error");

@@ -9,7 +9,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { bootTestLab, eventually, expectOk, httpText, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, eventually, expectMatch, expectOk, httpText, sh, type TestLab, TestProject } from "./harness";
 import { pushWebImage, type TestImage } from "./fixtures";
 
 let lab: TestLab;
@@ -138,8 +138,8 @@ describe("Network and Volume on Docker, Podman and systemd + runc, through the r
     const down = await project.pulumi(["destroy", "--yes"]);
     // then
     assert.notEqual(down.code, 0, down.output);
-    assert.match(down.output, /Unable to remove network app on root@10\.213\.38\.11: container intruder uses it\. Either remove that container first, or take it off the network/);
-    assert.match(down.output, /Unable to remove volume data on root@10\.213\.38\.11: container intruder uses it/);
+    expectMatch(down.output, /Unable to remove network app on root@10\.213\.38\.11: container intruder uses it\. Either remove that container first, or take it off the network/);
+    expectMatch(down.output, /Unable to remove volume data on root@10\.213\.38\.11: container intruder uses it/);
     const still = await lab.ssh("m1", sh`docker network inspect app --format '{{.Name}}'; docker volume inspect data --format '{{.Name}}'`);
     assert.equal(still.stdout.trim(), "app\ndata");
     await lab.ssh("m1", sh`docker rm --force intruder`);

@@ -22,7 +22,7 @@ import { packageRoot } from "../src/paths";
 import { SshConnection } from "../src/ssh";
 import { offlineEnv } from "../src/toolchain";
 import { isWireSecret, SECRET_SIG_KEY } from "../src/secrets";
-import { bootTestLab, expectOk, sh, TestProject, type CliResult, type TestLab } from "./harness";
+import { bootTestLab, type CliResult, expectMatch, expectOk, sh, type TestLab, TestProject } from "./harness";
 import { pushWebImage } from "./fixtures";
 
 let lab: TestLab;
@@ -340,7 +340,7 @@ describe("Secrets and trust, through the real pulumi CLI on 3 machines", { timeo
     const up = await cli(["up", "--yes", "--diff"]);
     // then
     assert.notEqual(up.code, 0, up.output);
-    assert.match(up.output, /Unable to start replica drove-lab-web-\d+ of web/);
+    expectMatch(up.output, /Unable to start replica drove-lab-web-\d+ of web/);
     const said = /said: [^|\n]*/.exec(up.output)?.[0];
     assert.ok(said, "the container's last lines are in the error");
     t.diagnostic(`the error quotes the container as: ${said}`);
@@ -358,7 +358,7 @@ describe("Secrets and trust, through the real pulumi CLI on 3 machines", { timeo
       await cli(["preview", "--diff", ...VERBOSE9]);
       // then
       assert.notEqual(up.code, 0, up.output.slice(-5000));
-      assert.match(up.output, /the server refused every offered credential for user root/, up.output.slice(-5000));
+      expectMatch(up.output, /the server refused every offered credential for user root/, up.output.slice(-5000));
       assert.ok(up.output.includes(lab.machine("m3").address), "the machine is named");
     } finally {
       expectOk(await project.pulumi(["config", "rm", "wrongKeyFile"]), "config rm");

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { bootTestLab, eventually as waitFor, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, eventually as waitFor, expectMatch, expectOk, sh, type TestLab, TestProject } from "./harness";
 import { answersSsh, cutLink, serviceChecks, sum } from "./service-checks";
 import { pushWebImage, type TestImage } from "./fixtures";
 import { serviceDnsName, vipFor } from "../providers/service/operations";
@@ -117,10 +117,10 @@ describe("Service on a 3-machine cluster, through the real pulumi CLI", { timeou
     const up = await project.pulumi(["up", "--yes"]);
     // then
     assert.notEqual(up.code, 0);
-    assert.match(up.output, /Unable to start replica drove-lab-web-\d+ of web/);
-    assert.match(up.output, /root@10\.213\.46\.1[123]/);
-    assert.match(up.output, /cannot start/);
-    assert.match(up.output, /The roll stopped; the replicas already serving keep serving/);
+    expectMatch(up.output, /Unable to start replica drove-lab-web-\d+ of web/);
+    expectMatch(up.output, /root@10\.213\.46\.1[123]/);
+    expectMatch(up.output, /cannot start/);
+    expectMatch(up.output, /The roll stopped; the replicas already serving keep serving/);
     for (const m of MACHINES) assert.equal(await viaVip(m), "hello v2\n", m);
     assert.equal(sum(await replicasPerMachine()), 3);
     // and back to a good version
@@ -140,11 +140,11 @@ describe("Service on a 3-machine cluster, through the real pulumi CLI", { timeou
       const up = await project.pulumi(["up", "--yes"]);
       // then the preview names the lost machine and where its replica goes
       expectOk(preview, "preview");
-      assert.match(preview.output, /m3: unavailable, its 1 replica moves to m[12]/);
-      assert.match(preview.output, /drove:index:Reachability/);
+      expectMatch(preview.output, /m3: unavailable, its 1 replica moves to m[12]/);
+      expectMatch(preview.output, /drove:index:Reachability/);
       // and up converges everything else, then fails naming the machine alone
       assert.notEqual(up.code, 0, up.output);
-      assert.match(up.output, /Unable to reach m3 \(10\.213\.46\.13:22\) when this run began: [^\n]+Either bring the machine back/);
+      expectMatch(up.output, /Unable to reach m3 \(10\.213\.46\.13:22\) when this run began: [^\n]+Either bring the machine back/);
       assert.doesNotMatch(up.output, /Unable to reach m[12]/);
       const [a, b] = await replicasPerMachine(["m1", "m2"]);
       assert.equal(a + b, 3, "the lost replica runs on m1 or m2");

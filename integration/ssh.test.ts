@@ -11,7 +11,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../src/paths";
 import { SshConnection, type SshTarget } from "../src/ssh";
-import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, expectMatch, expectOk, sh, type TestLab, TestProject } from "./harness";
 import type { ShellCommand } from "../src/quote";
 
 let lab: TestLab;
@@ -126,7 +126,7 @@ describe("hosts behind bastions, as a sudo user, through the real pulumi CLI", {
     const up = await project.pulumi(["up", "--yes"]);
     // then
     assert.notEqual(up.code, 0);
-    assert.match(up.output, /Unable to [^\n]* on nosudo@10\.213\.39\.12[^\n]*sudo: a (password|terminal) is required[^\n]*Either let nosudo run commands without a password/);
+    expectMatch(up.output, /Unable to [^\n]* on nosudo@10\.213\.39\.12[^\n]*sudo: a (password|terminal) is required[^\n]*Either let nosudo run commands without a password/);
     for (const m of ["m2", "m3"] as const) assert.equal(await behind(m, sh`cat ${FILE}`), "changed\n", `${m} converged`);
     assert.equal(await behind("m2", sh`ls /etc/drove-nosudo.txt 2>/dev/null | wc -l`), "0\n");
     expectOk(await project.pulumi(["config", "rm", "nosudo"]), "config rm");

@@ -9,7 +9,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { bootTestLab, eventually as waitFor, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, eventually as waitFor, expectMatch, expectOk, sh, type TestLab, TestProject } from "./harness";
 import { answersSsh, cutLink, serviceChecks, sum } from "./service-checks";
 import { pushWebImage, type TestImage } from "./fixtures";
 import { serviceDnsName, vipFor } from "../providers/service/operations";
@@ -133,9 +133,9 @@ describe("Service on a Docker Swarm of 3 machines, through the real pulumi CLI",
     const up = await project.pulumi(["up", "--yes"]);
     // then
     assert.notEqual(up.code, 0);
-    assert.match(up.output, /Unable to update service web on root@10\.213\.48\.11/);
-    assert.match(up.output, /rolled the update back/);
-    assert.match(up.output, /The replicas of the previous version keep serving/);
+    expectMatch(up.output, /Unable to update service web on root@10\.213\.48\.11/);
+    expectMatch(up.output, /rolled the update back/);
+    expectMatch(up.output, /The replicas of the previous version keep serving/);
     // and every replica of the previous version is back (swarm's "rollback completed" can come just
     // before the last task it restarted is running again: a moment, under load)
     try {
@@ -162,7 +162,7 @@ describe("Service on a Docker Swarm of 3 machines, through the real pulumi CLI",
     expectOk(await project.config({ replicas: "5" }), "config");
     const refused = await project.pulumi(["preview"]);
     assert.notEqual(refused.code, 0);
-    assert.match(refused.output, /service web wants 5 replicas, but a swarm node runs at most one replica of a service \(its published port\) and 3 node\(s\) are eligible/);
+    expectMatch(refused.output, /service web wants 5 replicas, but a swarm node runs at most one replica of a service \(its published port\) and 3 node\(s\) are eligible/);
     expectOk(await project.config({ replicas: "3" }), "config");
   });
 

@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { bootTestLab, expectOk, sh, TestProject, type TestLab } from "./harness";
+import { bootTestLab, expectMatch, expectOk, sh, type TestLab, TestProject } from "./harness";
 
 let lab: TestLab;
 let project: TestProject;
@@ -164,8 +164,8 @@ describe("Directory and SystemdUnit on lab machines, through the real pulumi CLI
       up.output,
       /Unable to start unit drove-broken\.service on root@10\.213\.32\.11: Job for drove-broken\.service failed because the control process exited with error code\. Either check ExecStart= in drove-broken\.service/,
     );
-    assert.match(up.output, /Its last log lines \(journalctl -u drove-broken\.service -n 5 --no-pager\):/);
-    assert.match(up.output, /drove-missing-program: No such file or directory/);
+    expectMatch(up.output, /Its last log lines \(journalctl -u drove-broken\.service -n 5 --no-pager\):/);
+    expectMatch(up.output, /drove-missing-program: No such file or directory/);
     assert.doesNotMatch(up.output, /BEGIN OPENSSH PRIVATE KEY/);
     // and everything else converged, on both machines
     for (const m of MACHINES) {
@@ -191,7 +191,7 @@ describe("Directory and SystemdUnit on lab machines, through the real pulumi CLI
     // then
     expectOk(down, "destroy");
     assert.match(down.stdout, /- 9 deleted/);
-    assert.match(down.output, /left directory \/srv on root@10\.213\.32\.1[12] in place: \/srv was there before drove managed it/);
+    expectMatch(down.output, /left directory \/srv on root@10\.213\.32\.1[12] in place: \/srv was there before drove managed it/);
     for (const m of MACHINES) {
       assert.equal(await on(m, sh`ls /etc/systemd/system/${UNIT2} /etc/systemd/system/multi-user.target.wants/${UNIT2} 2>&1 | grep -c 'No such file'`), "2", `on ${m}`);
       // systemd forgets a stopped unit asynchronously (in the lab, once its last process is gone), and
