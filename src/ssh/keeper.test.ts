@@ -9,7 +9,7 @@ import fc from "fast-check";
 import type { ClientChannel } from "ssh2";
 import { ConnectError, isConnectError } from "../errors";
 import type { SshTarget } from "./connection";
-import { FrameReader, KeptClient, frame, fromWire, openKept, persistSeconds, serveKeeper, type KeepableConnection } from "./keeper";
+import { FrameReader, KeptClient, frame, fromWire, openKept, persistSeconds, serveKeeper, type KeepableConnection, type KeeperOptions } from "./keeper";
 
 /** A "connection" whose channels are local `sh -c` processes, shaped as ssh2's. */
 function localConnection(opts: { hangFirst?: boolean } = {}): KeepableConnection & { channels: number; commands: string[]; closed: boolean } {
@@ -53,10 +53,10 @@ function localConnection(opts: { hangFirst?: boolean } = {}): KeepableConnection
 const keepers: { close(): void }[] = [];
 after(() => keepers.forEach((k) => k.close()));
 
-async function keeper(login: (t: SshTarget) => Promise<KeepableConnection>, idleMs = 60_000) {
+async function keeper(login: (t: SshTarget) => Promise<KeepableConnection>, idleMs = 60_000, times: Pick<KeeperOptions, "freshMs" | "staleOpenMs"> = {}) {
   const path = join(mkdtempSync(join(tmpdir(), "drove-keeper-")), "ssh", "k.sock");
   let exited = false;
-  keepers.push(await serveKeeper(path, idleMs, { login, exit: () => (exited = true) }));
+  keepers.push(await serveKeeper(path, idleMs, { login, exit: () => (exited = true), ...times }));
   return { path, exited: () => exited };
 }
 
@@ -153,10 +153,10 @@ describe("the SSH keeper", { timeout: 30_000 }, () => {
     // given a connection used once, whose link then goes dark
     const first = localConnection();
     let logins = 0;
-    const k = await keeper(async () => (++logins === 1 ? first : localConnection()));
+    const k = await keeper(async () => (++logins === 1 ? first : localConnection()), 60_000, { freshMs: 50, staleOpenMs: 200 });
     await run(await openKept(k.path, target), "true");
     (first as { rawExec: KeepableConnection["rawExec"] }).rawExec = () => new Promise(() => undefined);
-    await new Promise((r) => setTimeout(r, 1_100));
+    await new Promise((r) => setTimeout(r, 100));
     // when
     const r = await run(await openKept(k.path, target), "echo ok");
     // then

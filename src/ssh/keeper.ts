@@ -45,17 +45,17 @@ const STALE_OPEN_MS = 3_000;
 /** A connection used this recently is taken as alive without asking. */
 const FRESH_MS = 1_000;
 
-/** Whether the connection runs `true` within STALE_OPEN_MS. */
-async function answers(c: KeepableConnection): Promise<boolean> {
+/** Whether the connection runs `true` within `staleOpenMs`. */
+async function answers(c: KeepableConnection, staleOpenMs: number): Promise<boolean> {
   try {
-    const ch = await withTimeout(c.rawExec("true"), STALE_OPEN_MS);
+    const ch = await withTimeout(c.rawExec("true"), staleOpenMs);
     return await withTimeout(
       new Promise<boolean>((resolve) => {
         ch.on("close", (code: number | null) => resolve(code === 0));
         ch.resume?.();
         ch.end();
       }),
-      STALE_OPEN_MS,
+      staleOpenMs,
     );
   } catch {
     return false;
@@ -94,11 +94,18 @@ interface WireError {
   readonly host?: string;
   readonly fixes?: readonly string[];
   readonly retryable?: boolean;
+  /** Set when the connection a run started on is gone: the run's client then reads as closed. */
+  readonly gone?: boolean;
+}
+
+/** An error raised because the connection a run started on is gone (its client must read as closed). */
+function connectionGone(host: string): Error {
+  return Object.assign(new HostError(host, "run a command", "the SSH connection was closed"), { gone: true });
 }
 
 function toWire(err: unknown): WireError {
-  const e = err as Partial<ConnectError> & Error;
-  return { name: e.name ?? "Error", message: e.message ?? reasonOf(err), host: e.host, fixes: e.fixes, retryable: e.retryable };
+  const e = err as Partial<ConnectError> & Error & { gone?: boolean };
+  return { name: e.name ?? "Error", message: e.message ?? reasonOf(err), host: e.host, fixes: e.fixes, retryable: e.retryable, ...(e.gone ? { gone: true } : {}) };
 }
 
 /** The same error, same class and message, on this side. */
@@ -162,6 +169,10 @@ export interface KeeperOptions {
   readonly login?: (target: SshTarget) => Promise<KeepableConnection>;
   /** Called when the keeper is done (idle, or told to stop). @default process.exit(0) */
   readonly exit?: () => void;
+  /** A connection used this recently is taken as alive without asking. @default 1000 */
+  readonly freshMs?: number;
+  /** How long an idle kept connection may take to run `true` before it is taken for dead and replaced. @default 3000 */
+  readonly staleOpenMs?: number;
 }
 
 /** Runs the keeper on `socketPath` until it has held nothing for `idleMs`. */
@@ -172,6 +183,8 @@ export async function serveKeeper(socketPath: string, idleMs: number, options: K
   const { SshPool } = await import("./pool");
   const login = options.login ?? ((t: SshTarget) => SshConnection.login(t));
   const exit = options.exit ?? (() => process.exit(0));
+  const freshMs = options.freshMs ?? FRESH_MS;
+  const staleOpenMs = options.staleOpenMs ?? STALE_OPEN_MS;
   const kept = new Map<string, Kept>();
   let sockets = 0;
   let lastActivity = Date.now();
@@ -200,8 +213,8 @@ export async function serveKeeper(socketPath: string, idleMs: number, options: K
   const forRun = async (k: Kept, target: SshTarget): Promise<number> => {
     const c = k.conn ? await k.conn.catch(() => undefined) : undefined;
     if (c?.isOpen) {
-      if (k.active > 1 || Date.now() - k.lastUsed < FRESH_MS) return k.generation;
-      if (await answers(c)) return k.generation;
+      if (k.active > 1 || Date.now() - k.lastUsed < freshMs) return k.generation;
+      if (await answers(c, staleOpenMs)) return k.generation;
       c.close();
     }
     await open(k, target);
@@ -215,7 +228,7 @@ export async function serveKeeper(socketPath: string, idleMs: number, options: K
    */
   const channel = async (k: Kept, target: SshTarget, command: string, generation: number): Promise<ClientChannel> => {
     const c = k.generation === generation && k.conn ? await k.conn.catch(() => undefined) : undefined;
-    if (!c?.isOpen) throw new HostError(describeTarget(target), "run a command", "the SSH connection was closed");
+    if (!c?.isOpen) throw connectionGone(describeTarget(target));
     return c.rawExec(command);
   };
 
@@ -489,10 +502,10 @@ export class KeptClient extends EventEmitter {
             ch._arrived("close", code, signal ?? undefined);
           } else if (type === ERROR && !ready) {
             ready = true;
-            const err = fromWire(JSON.parse(payload.toString("utf8")));
+            const wire = JSON.parse(payload.toString("utf8")) as WireError;
             // The connection this run started on is gone: closed, as a connection of its own would be.
-            if (/the SSH connection was closed/.test(err.message)) this.end();
-            cb(err, undefined as unknown as ClientChannel);
+            if (wire.gone) this.end();
+            cb(fromWire(wire), undefined as unknown as ClientChannel);
           }
         });
         sock.on("error", () => undefined);
