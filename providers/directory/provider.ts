@@ -2,7 +2,7 @@ import { posix } from "node:path";
 import type { ResourceKind } from "../kind";
 import { applySteps, checkConnection, diffInputs, isUnknown, runChecked, withHost, type Failures } from "../common";
 import { describeTarget, type SshConnection, type SshTarget } from "../../src/ssh";
-import { warn } from "./engine-log";
+import { warn } from "../../src/engine-log";
 import { directoryFactCommand, parseDirectoryFact, type DirectoryFact } from "./facts";
 import { planDirectory, planDirectoryRemoval, type DirectoryDesired } from "./operations";
 

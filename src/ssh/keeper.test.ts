@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -9,7 +9,7 @@ import fc from "fast-check";
 import type { ClientChannel } from "ssh2";
 import { ConnectError, isConnectError } from "../errors";
 import type { SshTarget } from "./connection";
-import { FrameReader, KeptClient, frame, fromWire, openKept, persistSeconds, serveKeeper, type KeepableConnection, type KeeperOptions } from "./keeper";
+import { FrameReader, KeptClient, frame, fromWire, keptClient, openKept, persistSeconds, serveKeeper, type KeepableConnection, type KeeperOptions } from "./keeper";
 
 /** A "connection" whose channels are local `sh -c` processes, shaped as ssh2's. */
 function localConnection(opts: { hangFirst?: boolean } = {}): KeepableConnection & { channels: number; commands: string[]; closed: boolean } {
@@ -272,5 +272,36 @@ describe("errors across the keeper's socket", () => {
     const e = fromWire({ name: "ConnectError", message: "Unable to connect to root@h: x. Check it.", host: "root@h", retryable: false });
     assert.ok(e instanceof ConnectError);
     assert.equal(e.message, "Unable to connect to root@h: x. Check it.");
+  });
+});
+
+describe("a keeper that cannot start", () => {
+  it("leaves the run to log in itself, and says so once, naming the folder and the fix, and why: the keeper exited (seen at once, not after the start's deadline)", async () => {
+    // given a state folder that cannot be made (its parent is a file): the keeper exits at once
+    const file = join(mkdtempSync(join(tmpdir(), "drove-keeper-")), "a-file");
+    writeFileSync(file, "");
+    const env = { DROVE_STATE: process.env.DROVE_STATE, DROVE_SSH_PERSIST: process.env.DROVE_SSH_PERSIST };
+    process.env.DROVE_STATE = join(file, "state");
+    process.env.DROVE_SSH_PERSIST = "5";
+    const said: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => (said.push(String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      // when
+      const first = await keptClient(target);
+      const second = await keptClient(target);
+      // then
+      assert.equal(first, undefined);
+      assert.equal(second, undefined);
+      const warnings = said.filter((l) => l.includes("DROVE_SSH_PERSIST is set"));
+      assert.equal(warnings.length, 1, said.join(""));
+      assert.match(warnings[0], /^warning: DROVE_SSH_PERSIST is set, but drove's SSH keeper could not be started at .*a-file\/state\/ssh\/keeper-[^ ]+\.sock \(it exited with status 1\); this run logs in to each machine itself\. Check that its folder can be made/);
+    } finally {
+      process.stderr.write = write;
+      for (const [k, v] of Object.entries(env)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 });

@@ -562,6 +562,10 @@ function startKeeper(path: string, seconds: number): Promise<void> {
     });
     child.unref();
     traceEvent(`ssh keeper started, pid ${child.pid}`);
+    // A keeper that cannot serve (its folder cannot be made, say) exits at once: no need to wait it out.
+    let exited: string | undefined;
+    child.on("error", (err) => (exited = err.message));
+    child.on("exit", (code, signal) => (exited = signal ? `it was killed by ${signal}` : `it exited with status ${code}`));
     const deadline = Date.now() + 5_000;
     for (;;) {
       try {
@@ -569,11 +573,14 @@ function startKeeper(path: string, seconds: number): Promise<void> {
         sock.destroy();
         return;
       } catch (err) {
+        if (exited !== undefined) throw new Error(exited);
         if (Date.now() > deadline) throw err;
         await new Promise((r) => setTimeout(r, 25));
       }
     }
   })();
+  // The next run of this process may try again.
+  starting.catch(() => (starting = undefined));
   return starting;
 }
 
@@ -606,23 +613,46 @@ export async function keptClient(target: SshTarget): Promise<KeptClient | undefi
   const seconds = persistSeconds();
   if (seconds === 0) return undefined;
   const path = keeperSocket();
-  if (!path) return undefined;
+  if (!path) {
+    await warnKeeperUnavailable(join(stateDir(), "ssh"), "the path of its socket would be longer than a Unix socket's 107 bytes", "Set DROVE_STATE to a shorter folder, or unset DROVE_SSH_PERSIST.");
+    return undefined;
+  }
   try {
     return await openKept(path, target);
   } catch (err) {
     if (!isSocketError(err)) throw err;
-    try {
-      await startKeeper(path, seconds);
-      return await openKept(path, target);
-    } catch (again) {
-      if (!isSocketError(again)) throw again;
-      traceEvent(`ssh keeper unavailable: ${reasonOf(again)}`);
-      return undefined;
-    }
   }
+  try {
+    await startKeeper(path, seconds);
+  } catch (why) {
+    await warnKeeperUnavailable(path, reasonOf(why));
+    return undefined;
+  }
+  try {
+    return await openKept(path, target);
+  } catch (again) {
+    // (a login's error is the run's to report, as without the keeper)
+    if (!isSocketError(again)) throw again;
+    await warnKeeperUnavailable(path, reasonOf(again));
+    return undefined;
+  }
+}
+
+let warned = false;
+
+/** Once per process: the user asked for kept connections and gets none, so says so in the command's output. */
+async function warnKeeperUnavailable(path: string, reason: string, fix = "Check that its folder can be made and written by this user (DROVE_STATE chooses it), or unset DROVE_SSH_PERSIST."): Promise<void> {
+  traceEvent(`ssh keeper unavailable: ${reason}`);
+  if (warned) return;
+  warned = true;
+  // (loaded here, not with this module: the engine's gRPC client is only needed for this message)
+  const { warn } = await import("../engine-log");
+  await warn(
+    `DROVE_SSH_PERSIST is set, but drove's SSH keeper could not be started at ${path} (${reason}); this run logs in to each machine itself. ${fix}`,
+  );
 }
 
 function isSocketError(err: unknown): boolean {
   const code = (err as { code?: string }).code;
-  return code === "ENOENT" || code === "ECONNREFUSED" || code === "ENOTSOCK" || code === "EACCES";
+  return code === "ENOENT" || code === "ECONNREFUSED" || code === "ENOTSOCK" || code === "EACCES" || code === "ENOTDIR";
 }
