@@ -171,9 +171,13 @@ export class TestProject {
  */
 export function expectOk(r: { code: number; output: string }, what: string): void {
   if (r.code === 0) return;
-  const at = r.output.indexOf("Diagnostics:");
-  const why = at >= 0 ? r.output.slice(at) : r.output.split("\n").filter((l) => /error|fail/i.test(l)).join("\n");
-  assert.fail(`${what} failed (exit ${r.code}):\n${why.trim()}\n--- the whole output ---\n${r.output}`);
+  assert.fail(`${what} failed (exit ${r.code}):\n${diagnosticsOf(r.output)}\n--- the whole output ---\n${r.output}`);
+}
+
+/** What a CLI's output says went wrong: its Diagnostics section, else its lines that speak of an error. */
+function diagnosticsOf(output: string): string {
+  const at = output.indexOf("Diagnostics:");
+  return (at >= 0 ? output.slice(at) : output.split("\n").filter((l) => /error|fail/i.test(l)).join("\n")).trim();
 }
 
 /**
@@ -183,9 +187,7 @@ export function expectOk(r: { code: number; output: string }, what: string): voi
  */
 export function expectMatch(output: string, re: RegExp, message?: string): void {
   if (re.test(output)) return;
-  const at = output.indexOf("Diagnostics:");
-  const why = at >= 0 ? output.slice(at) : output.split("\n").filter((l) => /error|fail/i.test(l)).join("\n");
-  assert.fail(`${message ? `${message}: ` : ""}the output did not match ${re}; it said:\n${why.trim()}\n--- the whole output ---\n${output}`);
+  assert.fail(`${message ? `${message}: ` : ""}the output did not match ${re}; it said:\n${diagnosticsOf(output)}\n--- the whole output ---\n${output}`);
 }
 
 export { sh };
