@@ -46,7 +46,10 @@ export function systemdFactCommand(name: string): ShellCommand {
  */
 export function systemdCrashCommand(name: string): ShellCommand {
   const unit = unitName(name);
-  return sh`journalctl -u ${unit} EXIT_CODE=exited EXIT_CODE=killed EXIT_CODE=dumped -n 1 -o export --output-fields=EXIT_CODE,EXIT_STATUS --no-pager 2>/dev/null | grep '^EXIT_' || true; echo '--- log'; journalctl ${`_SYSTEMD_UNIT=${unit}`} -n 5 -o cat --no-pager 2>&1 || true`;
+  // Only since the unit file was written (drove writes it as it installs a container): not the lines
+  // of an earlier container of the same name.
+  const since = sh`--since "@$(stat -c %Y ${`/etc/systemd/system/${unit}`} 2>/dev/null || echo 0)"`;
+  return sh`journalctl -u ${unit} ${since} EXIT_CODE=exited EXIT_CODE=killed EXIT_CODE=dumped -n 1 -o export --output-fields=EXIT_CODE,EXIT_STATUS --no-pager 2>/dev/null | grep '^EXIT_' || true; echo '--- log'; journalctl ${`_SYSTEMD_UNIT=${unit}`} ${since} -n 5 -o cat --no-pager 2>&1 || true`;
 }
 
 export function parseSystemdCrash(stdout: string): { status: string; lines: string[] } {
