@@ -4,7 +4,7 @@ import { HostError } from "../../src/errors";
 import { sh } from "../../src/quote";
 import { describeTarget, type SshConnection, type SshTarget } from "../../src/ssh";
 import { containerFactCommand, parseContainerFact, type CliEngine, type ContainerFact, type Engine, type PortMapping, type VolumeMount } from "./facts";
-import { installSteps, parseSystemdCrash, parseSystemdFact, prepareCommand, systemdCrashCommand, runtimeSpec, systemdFactCommand, systemdRemovalSteps, systemdStateSteps, unitName } from "./systemd";
+import { installSteps, parseSystemdCrash, parseSystemdFact, prepareCommand, runtimeSpec, systemdCrashCommand, systemdFactCommand, systemdRemovalSteps, systemdStateSteps, unitName } from "./systemd";
 import { randomUUID } from "node:crypto";
 import { belongsToAnother, planContainer, planContainerRemoval, SPEC_LABEL, specDigest, type ContainerDesired, type RestartPolicy } from "./operations";
 import { ENGINES } from "./runtime";
@@ -105,8 +105,15 @@ async function converge(i: ContainerInputs, instance: string): Promise<void> {
     if (after.state === "present" && (!after.running || after.restarting || (made && after.restarts > 0))) {
       const fixes = ["check its command and image", `read \`${i.engine === "systemd" ? `journalctl -u ${unitName(i.name)}` : `${i.engine} logs ${i.name}`}\` on the machine`];
       if (i.engine === "systemd") {
-        const crash = parseSystemdCrash((await conn.exec(systemdCrashCommand(i.name))).stdout);
-        throw new HostError(describeTarget(conn.target), `run container ${i.name}`, `it exited with ${crash.status}: ${crash.lines.join(" | ")}`, { fixes });
+        // Seen running again after a restart, the unit holds no exit; look again, as it waits RestartSec between
+        // runs. Look again too while the journal shows none of its lines: journald may lag behind.
+        let crash = parseSystemdCrash((await conn.exec(systemdCrashCommand(i.name))).stdout);
+        for (let n = 0; n < 6 && (crash.status === undefined || crash.lines.length === 0); n++) {
+          await new Promise((r) => setTimeout(r, 400));
+          crash = parseSystemdCrash((await conn.exec(systemdCrashCommand(i.name))).stdout);
+        }
+        const status = crash.status ?? `status unknown (restarted ${after.restarts} times)`;
+        throw new HostError(describeTarget(conn.target), `run container ${i.name}`, `it exited with ${status}: ${crash.lines.join(" | ")}`, { fixes });
       }
       // Seen running again after a restart, the engine shows no exit status (it resets it on start);
       // look again briefly, as a crash loop spends its back-off between runs.

@@ -3,6 +3,7 @@
  * systemd unit running `runc` on an OCI bundle; images are fetched with skopeo
  * and unpacked with umoci. No engine daemon runs on the host.
  */
+import { constants as osConstants } from "node:os";
 import { sh, type ShellCommand } from "../../src/quote";
 import type { Step } from "../file/operations";
 import type { ContainerFact } from "./facts";
@@ -39,26 +40,31 @@ export function systemdFactCommand(name: string): ShellCommand {
 }
 
 /**
- * What a failing unit last exited with, from the journal: systemd's own record
- * of the main process's exit (status or signal), then the last lines the
- * container itself wrote (systemd's messages about the unit left out). Its
- * `ExecMainStatus` cannot say: once restarted, the unit shows status 0.
+ * What a failing unit's main process last exited with, as systemd holds it
+ * (`ExecMainCode`: 1 exited, 2 killed, 3 dumped; 0 while a new one runs, as
+ * after a restart), then the last lines the container itself wrote, from the
+ * journal (systemd's messages about the unit left out). systemd's exit
+ * records in the journal are not used: journald may not have them yet when
+ * the container's own lines are there.
  */
 export function systemdCrashCommand(name: string): ShellCommand {
   const unit = unitName(name);
-  // Only since the unit file was written (drove writes it as it installs a container): not the lines
-  // of an earlier container of the same name.
+  // Only lines since the unit file was written (drove writes it as it installs a container), not an
+  // earlier container's of the same name.
   const since = sh`--since "@$(stat -c %Y ${`/etc/systemd/system/${unit}`} 2>/dev/null || echo 0)"`;
-  return sh`journalctl -u ${unit} ${since} EXIT_CODE=exited EXIT_CODE=killed EXIT_CODE=dumped -n 1 -o export --output-fields=EXIT_CODE,EXIT_STATUS --no-pager 2>/dev/null | grep '^EXIT_' || true; echo '--- log'; journalctl ${`_SYSTEMD_UNIT=${unit}`} ${since} -n 5 -o cat --no-pager 2>&1 || true`;
+  return sh`systemctl show -p ExecMainCode -p ExecMainStatus ${unit}; echo '--- log'; journalctl ${`_SYSTEMD_UNIT=${unit}`} ${since} -n 5 -o cat --no-pager 2>&1 || true`;
 }
 
-export function parseSystemdCrash(stdout: string): { status: string; lines: string[] } {
+const SIGNALS = new Map(Object.entries(osConstants.signals).map(([k, v]) => [v as number, k]));
+
+/** The exit (undefined while a new main process runs) and the container's last lines. */
+export function parseSystemdCrash(stdout: string): { status?: string; lines: string[] } {
   const [head, log = ""] = stdout.split("--- log\n");
   const field = (k: string) => new RegExp(`^${k}=(.*)$`, "m").exec(head)?.[1]?.trim();
-  const code = field("EXIT_CODE");
-  const value = field("EXIT_STATUS") ?? "?";
-  const status = code === undefined ? "status 0" : code === "exited" ? `status ${value}` : `signal ${value}`;
-  return { status, lines: log.trim() ? log.trim().split("\n").slice(-5) : [] };
+  const code = Number(field("ExecMainCode") ?? "0");
+  const value = Number(field("ExecMainStatus") ?? "0");
+  const status = code === 1 ? `status ${value}` : code === 2 || code === 3 ? `signal ${SIGNALS.get(value) ?? value}` : undefined;
+  return { ...(status ? { status } : {}), lines: log.trim() ? log.trim().split("\n").slice(-5) : [] };
 }
 
 const RESTART_FROM_SYSTEMD: Record<string, string> = { always: "always", "on-failure": "on-failure", no: "no" };
