@@ -15,7 +15,7 @@ import { Command } from "commander";
 import { labMachineCgroup } from "../integration/lab/lab";
 import { BenchLab } from "./lab";
 import { median } from "./stats";
-import { installTools, TOOLS } from "./tools";
+import { installTools, positiveInt, requireRoot, toolsNamed, type Tool } from "./tools";
 
 /** CPU seconds of each cgroup under `dir` (its own path relative to `dir`), descendants included. */
 export function cgroupTree(dir: string, rel = ""): Map<string, number> {
@@ -69,16 +69,13 @@ export function breakdown(before: Map<string, number>[], after: Map<string, numb
 
 async function main(): Promise<void> {
   const opts = new Command()
-    .option("--machines <n>", "machines per lab", "1")
-    .option("--runs <n>", "fresh labs per tool", "3")
-    .option("--tools <names>", "tools to compare", "drove,pyinfra")
+    .option("--machines <n>", "machines per lab", positiveInt, 1)
+    .option("--runs <n>", "fresh labs per tool", positiveInt, 3)
+    .option("--tools <names>", "tools to compare, comma-separated", toolsNamed, toolsNamed("drove,pyinfra"))
     .parse()
-    .opts();
-  const machines = Number(opts.machines);
-  const runs = Number(opts.runs);
-  const tools = String(opts.tools)
-    .split(",")
-    .map((n) => TOOLS.find((t) => t.name.toLowerCase() === n.trim().toLowerCase()) ?? fail(`unknown tool ${n}; one of ${TOOLS.map((t) => t.name).join(", ")}`));
+    .opts<{ machines: number; runs: number; tools: Tool[] }>();
+  const { machines, runs, tools } = opts;
+  requireRoot();
   const installed = installTools();
   const stateDir = "/tmp/drove-machine-cpu";
   const lab = new BenchLab({ prefix: "drovemc", net: 61, stateDir });

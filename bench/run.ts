@@ -32,21 +32,9 @@ import {
   type Phase,
   type Sample,
 } from "./stats";
-import { engineOnly, installTools, TOOLS, type Installed, type Tool } from "./tools";
+import { engineOnly, installTools, positiveInt, positiveInts, requireRoot, TOOLS, toolsNamed, type Installed, type Tool } from "./tools";
 
 const log = (s: string) => console.error(`${new Date().toISOString().slice(11, 19)} bench: ${s}`);
-
-function positiveInts(v: string): number[] {
-  const xs = v.split(",").map((x) => Number(x.trim()));
-  if (xs.some((x) => !Number.isInteger(x) || x < 1)) throw new InvalidArgumentError(`expected whole numbers above 0, separated by commas, but got ${JSON.stringify(v)}`);
-  return xs;
-}
-
-function positiveInt(v: string): number {
-  const [x, ...rest] = positiveInts(v);
-  if (rest.length) throw new InvalidArgumentError(`expected one whole number, but got ${JSON.stringify(v)}`);
-  return x;
-}
 
 const program = new Command()
   .name("npm run bench --")
@@ -320,13 +308,8 @@ async function main() {
   program.parse(process.argv);
   const opts = program.opts<{ machines: number[]; runs: number; tools: string; prefix: string; nets: number[]; timeout: number; engineBaseline: boolean; out: string; report?: string }>();
   if (opts.report) return rerender(opts.report);
-  if (process.getuid?.() !== 0) throw new Error("The benchmark boots labs of machines and needs root. Either run it as root, or with sudo.");
-  const names = opts.tools.split(",").map((s) => s.trim());
-  const tools = names.map((n) => {
-    const t = TOOLS.find((x) => x.name.toLowerCase() === n.toLowerCase() || x.name.replace(/\W/g, "").toLowerCase() === n.replace(/\W/g, "").toLowerCase() || (n === "command" && x.name === "@pulumi/command"));
-    if (!t) throw new InvalidArgumentError(`unknown tool ${JSON.stringify(n)}: use some of ${TOOLS.map((x) => x.name).join(", ")}`);
-    return t;
-  });
+  requireRoot();
+  const tools = toolsNamed(opts.tools);
   if (opts.nets.length < opts.machines.length) throw new InvalidArgumentError(`--nets needs one octet per lab size (${opts.machines.length}), but has ${opts.nets.length}`);
   log("bench/setup.sh: Ansible, pyinfra and pulumi-resource-command");
   const installed = installTools();

@@ -4,6 +4,7 @@
  * CLI, Ansible through `ansible-playbook`, pyinfra through its CLI.
  */
 import { execFileSync } from "node:child_process";
+import { InvalidArgumentError } from "commander";
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Inventory } from "../src/inventory";
@@ -268,3 +269,34 @@ export const pyinfra: Tool = {
 };
 
 export const TOOLS: readonly Tool[] = [drove, ansible, pyinfra, pulumiCommand];
+
+// ---- command-line arguments shared by the benchmark's commands ----------
+
+export function positiveInts(v: string): number[] {
+  const xs = v.split(",").map((x) => Number(x.trim()));
+  if (xs.some((x) => !Number.isInteger(x) || x < 1)) throw new InvalidArgumentError(`expected whole numbers above 0, separated by commas, but got ${JSON.stringify(v)}`);
+  return xs;
+}
+
+export function positiveInt(v: string): number {
+  const [x, ...rest] = positiveInts(v);
+  if (rest.length) throw new InvalidArgumentError(`expected one whole number, but got ${JSON.stringify(v)}`);
+  return x;
+}
+
+/** The tools a comma-separated list names (case and punctuation aside; "command" is @pulumi/command). */
+export function toolsNamed(list: string): Tool[] {
+  return list
+    .split(",")
+    .map((s) => s.trim())
+    .map((n) => {
+      const t = TOOLS.find((x) => x.name.toLowerCase() === n.toLowerCase() || x.name.replace(/\W/g, "").toLowerCase() === n.replace(/\W/g, "").toLowerCase() || (n === "command" && x.name === "@pulumi/command"));
+      if (!t) throw new InvalidArgumentError(`unknown tool ${JSON.stringify(n)}: use some of ${TOOLS.map((x) => x.name).join(", ")}`);
+      return t;
+    });
+}
+
+/** The benchmark boots labs: it needs root, and says so before anything else. */
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new Error("The benchmark boots labs of machines and needs root. Either run it as root, or with sudo.");
+}

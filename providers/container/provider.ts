@@ -89,6 +89,19 @@ async function apply(conn: SshConnection, i: ContainerInputs, instance: string):
   return { changed: steps.length > 0, made: false };
 }
 
+/**
+ * Probes until `told` holds (at most 6 more times, 400 ms apart: a crash loop's back-off between
+ * runs); returns the last answer. `first` is an answer already in hand.
+ */
+async function lookAgain<T>(probe: () => Promise<T>, told: (t: T) => boolean, first?: T): Promise<T> {
+  let seen = first ?? (await probe());
+  for (let n = 0; n < 6 && !told(seen); n++) {
+    await new Promise((r) => setTimeout(r, 400));
+    seen = await probe();
+  }
+  return seen;
+}
+
 async function converge(i: ContainerInputs, instance: string): Promise<void> {
   await withHost(i.connection, async (conn) => {
     const { changed, made, arm = [] } = await apply(conn, i, instance);
@@ -107,21 +120,20 @@ async function converge(i: ContainerInputs, instance: string): Promise<void> {
       if (i.engine === "systemd") {
         // Seen running again after a restart, the unit holds no exit; look again, as it waits RestartSec between
         // runs. Look again too while the journal shows none of its lines: journald may lag behind.
-        let crash = parseSystemdCrash((await conn.exec(systemdCrashCommand(i.name))).stdout);
-        for (let n = 0; n < 6 && (crash.status === undefined || crash.lines.length === 0); n++) {
-          await new Promise((r) => setTimeout(r, 400));
-          crash = parseSystemdCrash((await conn.exec(systemdCrashCommand(i.name))).stdout);
-        }
+        const crash = await lookAgain(
+          async () => parseSystemdCrash((await conn.exec(systemdCrashCommand(i.name))).stdout),
+          (c) => c.status !== undefined && c.lines.length > 0,
+        );
         const status = crash.status ?? `status unknown (restarted ${after.restarts} times)`;
         throw new HostError(describeTarget(conn.target), `run container ${i.name}`, `it exited with ${status}: ${crash.lines.join(" | ")}`, { fixes });
       }
       // Seen running again after a restart, the engine shows no exit status (it resets it on start);
       // look again briefly, as a crash loop spends its back-off between runs.
-      let seen: ContainerFact = after;
-      for (let n = 0; n < 6 && seen.state === "present" && seen.running && !seen.restarting && seen.exitCode === 0; n++) {
-        await new Promise((r) => setTimeout(r, 400));
-        seen = await fact(conn, i.engine, i.name);
-      }
+      const seen = await lookAgain(
+        () => fact(conn, i.engine, i.name),
+        (f) => f.state !== "present" || !f.running || f.restarting || f.exitCode !== 0,
+        after,
+      );
       const exitCode = seen.state === "present" ? seen.exitCode : after.exitCode;
       const logs = await conn.exec(sh`${i.engine} logs --tail 5 ${i.name} 2>&1`);
       const status = exitCode !== 0 || after.restarts === 0 ? `status ${exitCode}` : `status unknown (restarted ${after.restarts} times)`;

@@ -89,6 +89,7 @@ export function parseSystemdFact(stdout: string): ContainerFact {
     volumes: rec.volumes,
     restart: RESTART_FROM_SYSTEMD[(lines[2] ?? "").trim()] ?? "no",
     labels: { ...rec.labels, [SPEC_LABEL]: rec.digest, ...(rec.instance ? { [INSTANCE_LABEL]: rec.instance } : {}) },
+    // (the probe does not read it: a crash report asks the unit itself, systemdCrashCommand)
     exitCode: 0,
     restarts: Number((lines[3] ?? "0").trim()) || 0,
     restarting: active === "activating",
