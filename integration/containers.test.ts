@@ -73,6 +73,26 @@ describe("Container on Docker, Podman and systemd + runc, through the real pulum
     expectOk(await project.pulumi(["preview", "--expect-no-changes"]), "the preview after repair");
   });
 
+  test("a systemd + runc unit edited by hand shows as a unitFile diff; up rewrites it without restarting the container", async () => {
+    // given
+    const unit = "drove-container-web.service";
+    const pid = async () => (await lab.ssh("m3", sh`systemctl show -p MainPID --value ${unit}`)).stdout.trim();
+    const before = await pid();
+    await lab.ssh("m3", sh`sed -i 's/^TimeoutStopSec=10$/TimeoutStopSec=90/' ${`/etc/systemd/system/${unit}`} && systemctl daemon-reload`);
+    // when
+    const preview = await project.pulumi(["preview", "--refresh", "--diff"]);
+    const up = await project.pulumi(["up", "--yes"]);
+    // then
+    expectOk(preview, "preview");
+    expectMatch(preview.stdout, /~ unitFile\s*:/, "the unit's drift");
+    expectMatch(preview.stdout, /- TimeoutStopSec=90\s+\+ TimeoutStopSec=10/, "a line diff of the unit");
+    expectOk(up, "up");
+    const now = await lab.ssh("m3", sh`grep -c '^TimeoutStopSec=10$' ${`/etc/systemd/system/${unit}`}; systemctl show -p TimeoutStopUSec --value ${unit}`);
+    assert.equal(now.stdout.trim().split("\n").join(" "), "1 10s", now.stderr);
+    assert.equal(await pid(), before, "a stop grace changed needs no restart");
+    expectOk(await project.pulumi(["preview", "--refresh", "--expect-no-changes"]), "the preview after repair");
+  });
+
   test("a new image replaces the containers, shown as an image diff", async () => {
     // given
     const v2 = await pushWebImage(lab.inventory.lab!.registry, "web", "v2", "hello v2\n");

@@ -1,10 +1,23 @@
 import type { ResourceKind } from "../kind";
-import { applySteps, checkConnection, diffInputs, isUnknown, runChecked, withHost, type Failures } from "../common";
+import { applySteps, checkConnection, diffInputs, isUnknown, runChecked, UNKNOWN, withHost, type Failures } from "../common";
 import { HostError } from "../../src/errors";
 import { sh } from "../../src/quote";
 import { describeTarget, type SshConnection, type SshTarget } from "../../src/ssh";
 import { containerFactCommand, parseContainerFact, type CliEngine, type ContainerFact, type Engine, type PortMapping, type VolumeMount } from "./facts";
-import { installSteps, parseSystemdCrash, parseSystemdFact, prepareCommand, runtimeSpec, systemdCrashCommand, systemdFactCommand, systemdRemovalSteps, systemdStateSteps, unitName } from "./systemd";
+import {
+  installSteps,
+  parseSystemdCrash,
+  parseSystemdFact,
+  prepareCommand,
+  runtimeSpec,
+  systemdCrashCommand,
+  systemdFactCommand,
+  systemdRemovalSteps,
+  systemdStateSteps,
+  unitFile,
+  unitName,
+  type SystemdContainerFact,
+} from "./systemd";
 import { randomUUID } from "node:crypto";
 import { belongsToAnother, planContainer, planContainerRemoval, SPEC_LABEL, specDigest, type ContainerDesired, type RestartPolicy } from "./operations";
 import { ENGINES } from "./runtime";
@@ -37,6 +50,11 @@ export interface ContainerInputs {
   readonly restart: RestartPolicy;
   readonly labels: Record<string, string>;
   readonly running: boolean;
+  /**
+   * systemd + runc only: the unit file drove writes for the container, set by `check`, so that a
+   * unit edited on the machine (or written by an earlier drove) shows in a diff and is rewritten.
+   */
+  readonly unitFile?: string;
 }
 
 export interface ContainerOutputs extends ContainerInputs {
@@ -51,10 +69,12 @@ const RESTART: readonly RestartPolicy[] = ["no", "always", "on-failure", "unless
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function desired(i: ContainerInputs): ContainerDesired {
-  const { instance: _i, ...rest } = i as ContainerInputs & { instance?: string };
+  const { instance: _i, unitFile: _u, ...rest } = i as ContainerInputs & { instance?: string };
   return rest;
 }
 
+async function fact(conn: SshConnection, engine: "systemd", name: string): Promise<SystemdContainerFact>;
+async function fact(conn: SshConnection, engine: Engine, name: string): Promise<ContainerFact>;
 async function fact(conn: SshConnection, engine: Engine, name: string): Promise<ContainerFact> {
   if (engine === "systemd") return parseSystemdFact(await runChecked(conn, `inspect container ${name}`, { command: systemdFactCommand(name), probe: true }));
   if (engine === "containerd") return parseContainerdFact(await runChecked(conn, `inspect container ${name}`, { command: containerdFactCommand(name), probe: true }));
@@ -67,6 +87,17 @@ async function fact(conn: SshConnection, engine: Engine, name: string): Promise<
  */
 async function apply(conn: SshConnection, i: ContainerInputs, instance: string): Promise<{ changed: boolean; made: boolean; arm?: Step[] }> {
   const d = { ...desired(i), instance };
+  if (i.engine === "systemd") {
+    const before = await fact(conn, "systemd", i.name);
+    if (before.state === "absent" || before.labels[SPEC_LABEL] !== specDigest(d)) {
+      const base = JSON.parse(await runChecked(conn, `fetch image ${i.image} for container ${i.name}`, { command: prepareCommand(d) }));
+      for (const step of installSteps(d, runtimeSpec(base, d))) await runChecked(conn, step.description, step);
+      return { changed: true, made: true };
+    }
+    const steps = systemdStateSteps(d, before);
+    for (const step of steps) await runChecked(conn, step.description, step);
+    return { changed: steps.length > 0, made: false };
+  }
   const before = await fact(conn, i.engine, i.name);
   if (i.engine === "containerd") {
     const trust = parseRegistryTrust(await runChecked(conn, `read the registry settings for ${i.image}`, { command: registryTrustCommand(i.image), probe: true }), i.image);
@@ -74,19 +105,9 @@ async function apply(conn: SshConnection, i: ContainerInputs, instance: string):
     for (const step of plan.steps) await runChecked(conn, step.description, step);
     return { changed: plan.steps.length > 0, made: plan.steps.some((s) => s.stdin !== undefined), arm: plan.arm };
   }
-  if (i.engine !== "systemd") {
-    const steps = planContainer(d as ContainerDesired & { engine: CliEngine }, before);
-    await applySteps(conn, `run container ${i.name}`, steps);
-    return { changed: steps.length > 0, made: steps.some((s) => s.stdin !== undefined) };
-  }
-  if (before.state === "absent" || before.labels[SPEC_LABEL] !== specDigest(d)) {
-    const base = JSON.parse(await runChecked(conn, `fetch image ${i.image} for container ${i.name}`, { command: prepareCommand(d) }));
-    for (const step of installSteps(d, runtimeSpec(base, d))) await runChecked(conn, step.description, step);
-    return { changed: true, made: true };
-  }
-  const steps = systemdStateSteps(d, before);
-  for (const step of steps) await runChecked(conn, step.description, step);
-  return { changed: steps.length > 0, made: false };
+  const steps = planContainer(d as ContainerDesired & { engine: CliEngine }, before);
+  await applySteps(conn, `run container ${i.name}`, steps);
+  return { changed: steps.length > 0, made: steps.some((s) => s.stdin !== undefined) };
 }
 
 /**
@@ -205,6 +226,10 @@ export const containerKind: ResourceKind<ContainerInputs, ContainerOutputs> = {
         failures.push({ property: "labels", reason: `the label ${k} is drove's or containerd's restart monitor's own: use another key` });
       }
     }
+    const running = news.running === undefined ? true : Boolean(news.running);
+    // The unit names the image and the restart policy: unknown while either is.
+    const unit =
+      engine !== "systemd" ? undefined : [news.name, news.image, news.restart].some(isUnknown) ? UNKNOWN : unitFile({ engine, name: news.name as string, image: news.image as string, env: {}, ports: [], volumes: [], restart, labels: {}, running });
     return {
       inputs: {
         connection,
@@ -218,7 +243,8 @@ export const containerKind: ResourceKind<ContainerInputs, ContainerOutputs> = {
         ...(networks.length ? { networks } : {}),
         restart,
         labels,
-        running: news.running === undefined ? true : Boolean(news.running),
+        running,
+        ...(unit !== undefined ? { unitFile: unit } : {}),
       },
       failures,
     };
@@ -256,7 +282,8 @@ export const containerKind: ResourceKind<ContainerInputs, ContainerOutputs> = {
             labels: Object.fromEntries(Object.entries(f.labels).filter(([k]) => k in props.labels)),
             running: f.running,
           };
-      return { outs: { ...live, instance }, inputs: live };
+      const seen: ContainerInputs = props.engine === "systemd" ? { ...live, unitFile: (f as SystemdContainerFact & { state: "present" }).unit } : live;
+      return { outs: { ...seen, instance }, inputs: seen };
     });
   },
 

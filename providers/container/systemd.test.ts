@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { SPEC_LABEL, specDigest, type ContainerDesired } from "./operations";
-import { installSteps, parseSystemdCrash, parseSystemdFact, systemdCrashCommand, recordSpec, runtimeSpec, systemdRemovalSteps, systemdStateSteps, unitFile } from "./systemd";
+import { installSteps, parseSystemdCrash, parseSystemdFact, systemdCrashCommand, systemdFactCommand, recordSpec, runtimeSpec, systemdRemovalSteps, systemdStateSteps, unitFile } from "./systemd";
 
 const want: ContainerDesired = {
   engine: "systemd",
@@ -60,17 +60,34 @@ describe("systemd engine", () => {
     assert.ok(!steps[1].stdin!.includes("s3cret"), "the recorded spec keeps env keys only");
   });
 
-  it("parses the probe: present, running, restart policy and restart count", () => {
-    const rec = JSON.stringify(recordSpec(want));
-    const f = parseSystemdFact(`${rec}\nactive\nalways\n2\n`);
+  const probed = (state: string, unit = unitFile(want), exit = "ExecMainCode=0\nExecMainStatus=0") =>
+    parseSystemdFact(`${JSON.stringify(recordSpec(want))}\nRestart=always\nNRestarts=2\n${exit}\nActiveState=${state}\n--- unit\n${unit}`);
+
+  it("parses the probe: present, running, restart policy, restart count, last exit and the unit's text", () => {
+    const f = probed("active");
     assert.equal(f.state, "present");
     if (f.state !== "present") return;
     assert.equal(f.running, true);
     assert.equal(f.restart, "always");
     assert.equal(f.restarts, 2);
+    assert.equal(f.exitCode, 0);
     assert.equal(f.labels[SPEC_LABEL], specDigest(want));
     assert.deepEqual(f.env, { GREETING: "" });
+    assert.equal(f.unit, unitFile(want), "the unit byte for byte, its last newline kept");
     assert.deepEqual(parseSystemdFact("absent\n"), { state: "absent" });
+    // the last exit, as a shell tells it
+    assert.equal((probed("activating", undefined, "ExecMainCode=1\nExecMainStatus=3") as { exitCode: number }).exitCode, 3);
+    assert.equal((probed("failed", undefined, "ExecMainCode=2\nExecMainStatus=9") as { exitCode: number }).exitCode, 137);
+    // a unit file removed by hand
+    assert.equal((probed("active", "") as { unit: string }).unit, "");
+  });
+
+  it("the probe: one systemctl, the record read by the shell, the unit file by cat", () => {
+    const text = systemdFactCommand("web").text;
+    assert.equal(text.match(/systemctl/g)?.length, 1, text);
+    assert.match(text, /systemctl show -p ActiveState -p Restart -p NRestarts -p ExecMainCode -p ExecMainStatus drove-container-web\.service/);
+    assert.match(text, /read -r rec < \/var\/lib\/drove\/containers\/web\/drove\.spec/);
+    assert.match(text, /cat \/etc\/systemd\/system\/drove-container-web\.service/);
   });
 
   it("reads a crash: the exit systemd holds for the unit's main process, then the container's own last lines", () => {
@@ -86,15 +103,29 @@ describe("systemd engine", () => {
   });
 
   it("state steps: start a stopped unit, rewrite the unit for a new restart policy, nothing when equal", () => {
-    const f = parseSystemdFact(`${JSON.stringify(recordSpec(want))}\ninactive\nalways\n0\n`);
+    const f = probed("inactive");
     if (f.state !== "present") throw new Error("present expected");
     assert.deepEqual(systemdStateSteps(want, f).map((s) => s.command.text), ["systemctl enable --now drove-container-web.service"]);
     assert.deepEqual(systemdStateSteps(want, { ...f, running: true }), []);
     assert.match(systemdStateSteps({ ...want, restart: "no" }, { ...f, running: true })[0].command.text, /daemon-reload$/);
   });
 
+  it("a unit edited on the machine is rewritten: reloaded for its settings, restarted only for what it runs", () => {
+    const f = probed("active", unitFile(want).replace("TimeoutStopSec=10", "TimeoutStopSec=90"));
+    if (f.state !== "present") throw new Error("present expected");
+    // when
+    const reload = systemdStateSteps(want, f);
+    const restart = systemdStateSteps(want, { ...f, unit: unitFile(want).replace("ExecStart=runc run", "ExecStart=/usr/local/bin/runc run") });
+    const gone = systemdStateSteps(want, { ...f, unit: "" });
+    // then
+    assert.deepEqual(reload.map((s) => [s.description, s.command.text]), [["rewrite drove-container-web.service as drove writes it", "cat > /etc/systemd/system/drove-container-web.service && systemctl daemon-reload"]]);
+    assert.equal(reload[0].stdin, unitFile(want));
+    assert.deepEqual(restart.map((s) => s.command.text), ["cat > /etc/systemd/system/drove-container-web.service && systemctl daemon-reload && systemctl restart drove-container-web.service"]);
+    assert.deepEqual(gone.map((s) => s.command.text), ["cat > /etc/systemd/system/drove-container-web.service && systemctl daemon-reload"], "a unit file removed by hand is written again; what runs is left running");
+  });
+
   it("removal stops, disables and removes the unit, the runc state and the bundle", () => {
-    const f = parseSystemdFact(`${JSON.stringify(recordSpec(want))}\nactive\nalways\n0\n`);
+    const f = probed("active");
     assert.deepEqual(systemdRemovalSteps("web", f).map((s) => s.command.text), [
       "{ systemctl disable --now drove-container-web.service >/dev/null 2>&1 || true; } && rm -f /etc/systemd/system/drove-container-web.service && systemctl daemon-reload && { runc delete --force drove-web >/dev/null 2>&1 || true; } && rm -rf /var/lib/drove/containers/web",
     ]);

@@ -36,7 +36,9 @@ export function recordSpec(d: ContainerDesired): RecordedSpec {
 
 export function systemdFactCommand(name: string): ShellCommand {
   const unit = unitName(name);
-  return sh`if [ -f ${`${dir(name)}/drove.spec`} ]; then cat ${`${dir(name)}/drove.spec`}; echo; systemctl is-active ${unit} || true; systemctl show -p Restart --value ${unit}; systemctl show -p NRestarts --value ${unit}; else echo absent; fi`;
+  // One systemctl for the unit's state, restarts and last exit; the record (one line) by the shell
+  // itself, the unit file by cat: 2 processes.
+  return sh`if IFS= read -r rec < ${`${dir(name)}/drove.spec`} || [ -n "$rec" ]; then printf '%s\\n' "$rec"; systemctl show -p ActiveState -p Restart -p NRestarts -p ExecMainCode -p ExecMainStatus ${unit}; echo '--- unit'; cat ${`/etc/systemd/system/${unit}`} 2>/dev/null || true; else echo absent; fi 2>/dev/null`;
 }
 
 /**
@@ -57,10 +59,15 @@ export function systemdCrashCommand(name: string): ShellCommand {
 
 const SIGNALS = new Map(Object.entries(osConstants.signals).map(([k, v]) => [v as number, k]));
 
+/** `Key=value` lines of `systemctl show`, as a lookup. */
+function shown(text: string): (key: string) => string | undefined {
+  return (k) => new RegExp(`^${k}=(.*)$`, "m").exec(text)?.[1]?.trim();
+}
+
 /** The exit (undefined while a new main process runs) and the container's last lines. */
 export function parseSystemdCrash(stdout: string): { status?: string; lines: string[] } {
   const [head, log = ""] = stdout.split("--- log\n");
-  const field = (k: string) => new RegExp(`^${k}=(.*)$`, "m").exec(head)?.[1]?.trim();
+  const field = shown(head);
   const code = Number(field("ExecMainCode") ?? "0");
   const value = Number(field("ExecMainStatus") ?? "0");
   const status = code === 1 ? `status ${value}` : code === 2 || code === 3 ? `signal ${SIGNALS.get(value) ?? value}` : undefined;
@@ -69,16 +76,26 @@ export function parseSystemdCrash(stdout: string): { status?: string; lines: str
 
 const RESTART_FROM_SYSTEMD: Record<string, string> = { always: "always", "on-failure": "on-failure", no: "no" };
 
-export function parseSystemdFact(stdout: string): ContainerFact {
-  const lines = stdout.trim().split("\n");
-  if (lines[0] === "absent") return { state: "absent" };
+/** A systemd + runc container as its probe finds it: the common fact, and the unit file's text. */
+export type SystemdContainerFact = { readonly state: "absent" } | (Extract<ContainerFact, { state: "present" }> & { readonly unit: string });
+
+export function parseSystemdFact(stdout: string): SystemdContainerFact {
+  if (stdout.trim() === "absent") return { state: "absent" };
+  // The unit's text as it is on the machine, byte for byte: it is compared with what drove writes.
+  const cut = stdout.indexOf("\n--- unit\n");
+  const unit = cut < 0 ? "" : stdout.slice(cut + "\n--- unit\n".length);
+  const [line, ...rest] = (cut < 0 ? stdout : stdout.slice(0, cut)).split("\n");
+  const head = rest.join("\n");
   let rec: RecordedSpec;
   try {
-    rec = JSON.parse(lines[0]);
+    rec = JSON.parse(line);
   } catch {
     throw new Error(`unexpected answer from the container probe: ${JSON.stringify(stdout.slice(0, 200))}`);
   }
-  const active = (lines[1] ?? "").trim();
+  const field = shown(head);
+  const active = field("ActiveState") ?? "inactive";
+  const code = Number(field("ExecMainCode") ?? "0");
+  const status = Number(field("ExecMainStatus") ?? "0");
   return {
     state: "present",
     image: rec.image,
@@ -87,12 +104,13 @@ export function parseSystemdFact(stdout: string): ContainerFact {
     command: rec.command ? [...rec.command] : [],
     ports: rec.ports,
     volumes: rec.volumes,
-    restart: RESTART_FROM_SYSTEMD[(lines[2] ?? "").trim()] ?? "no",
+    restart: RESTART_FROM_SYSTEMD[field("Restart") ?? ""] ?? "no",
     labels: { ...rec.labels, [SPEC_LABEL]: rec.digest, ...(rec.instance ? { [INSTANCE_LABEL]: rec.instance } : {}) },
-    // (the probe does not read it: a crash report asks the unit itself, systemdCrashCommand)
-    exitCode: 0,
-    restarts: Number((lines[3] ?? "0").trim()) || 0,
+    // The main process's last exit, as a shell tells it (128 + the signal when killed); 0 while a new one runs.
+    exitCode: code === 1 ? status : code === 2 || code === 3 ? 128 + status : 0,
+    restarts: Number(field("NRestarts") ?? "0") || 0,
     restarting: active === "activating",
+    unit,
   };
 }
 
@@ -172,11 +190,22 @@ export function installSteps(d: ContainerDesired, spec: OciSpec): Step[] {
   ];
 }
 
-export function systemdStateSteps(d: ContainerDesired, fact: Extract<ContainerFact, { state: "present" }>): Step[] {
+/** The lines that say what runs: a change to them takes a restart, the rest of a unit a reload. */
+const execLines = (unit: string) => unit.split("\n").filter((l) => l.startsWith("Exec")).join("\n");
+
+export function systemdStateSteps(d: ContainerDesired, fact: Extract<SystemdContainerFact, { state: "present" }>): Step[] {
   const unit = unitName(d.name);
+  const text = unitFile(d);
   const steps: Step[] = [];
-  if (fact.restart !== (d.restart === "unless-stopped" ? "always" : d.restart)) {
-    steps.push({ description: `set ${d.name}'s restart policy to ${d.restart}`, command: sh`cat > ${`/etc/systemd/system/${unit}`} && systemctl daemon-reload`, stdin: unitFile(d) });
+  const policy = fact.restart !== (d.restart === "unless-stopped" ? "always" : d.restart);
+  if (policy || fact.unit !== text) {
+    // A unit edited on the machine, or written by an earlier drove (before its 10 s stop grace, say).
+    const restart = d.running && fact.running && fact.unit !== "" && execLines(fact.unit) !== execLines(text);
+    steps.push({
+      description: policy ? `set ${d.name}'s restart policy to ${d.restart}` : `rewrite ${unit} as drove writes it${restart ? " and restart it" : ""}`,
+      command: restart ? sh`cat > ${`/etc/systemd/system/${unit}`} && systemctl daemon-reload && systemctl restart ${unit}` : sh`cat > ${`/etc/systemd/system/${unit}`} && systemctl daemon-reload`,
+      stdin: text,
+    });
   }
   if (fact.running !== d.running) {
     steps.push(d.running ? { description: `start ${unit}`, command: sh`systemctl enable --now ${unit}` } : { description: `stop ${unit}`, command: sh`systemctl disable --now ${unit}` });
