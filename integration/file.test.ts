@@ -42,6 +42,11 @@ describe("File on lab machines, through the real pulumi CLI", { timeout: 15 * 60
     // and gathering facts started nothing: probes never run a daemon
     const daemons = await lab.ssh("m1", sh`pgrep -a -x 'etcd|containerd|dockerd|podman' || true`);
     assert.equal(daemons.stdout, "", "a probe started a daemon");
+    // and the tools' versions, read from the packages that installed them, are what the tools say
+    const host = JSON.parse(project.stateText()).checkpoint.latest.resources.find((r: { urn: string }) => r.urn.endsWith("drove:index:Host::m1"));
+    const said = await lab.ssh("m1", sh`for t in docker containerd runc podman etcd tpm2_quote systemctl; do echo "$t=$($t --version 2>/dev/null | head -n1 | grep -m1 -oE '[0-9]+[.][0-9]+([.][0-9]+)?')"; done`);
+    const versions = Object.fromEntries(said.stdout.trim().split("\n").map((l) => l.split("=")));
+    assert.deepEqual(Object.fromEntries(Object.keys(versions).map((t) => [t, host.outputs.facts.tools[t]])), versions);
     const again = await project.pulumi(["preview", "--expect-no-changes"]);
     expectOk(again, "the second preview");
     assert.match(again.stdout, /7 unchanged/);
