@@ -6,6 +6,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostFactsCommand, parseHostFacts, type HostFacts } from "./facts";
 
+/** A `crun` first on PATH that counts how often it runs, and a dpkg database of its own (empty until a test fills it). */
+function countingCrun() {
+  const dir = mkdtempSync(join(tmpdir(), "drove-facts-"));
+  const count = join(dir, "count");
+  writeFileSync(count, "");
+  const tool = join(dir, "crun");
+  writeFileSync(tool, `#!/bin/sh\necho run >> ${count}\necho "crun version 1.8.1"\n`, { mode: 0o755 });
+  const dpkg = join(dir, "dpkg");
+  mkdirSync(join(dpkg, "info"), { recursive: true });
+  const probe = (known?: HostFacts) =>
+    parseHostFacts(execFileSync("sh", ["-c", hostFactsCommand(known, dpkg).text], { encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } }));
+  const runs = () => readFileSync(count, "utf8").split("\n").filter(Boolean).length;
+  return { tool, dpkg, probe, runs };
+}
+
 describe("host facts", () => {
   it("the probe runs in a POSIX shell and parses into typed facts", () => {
     // given this machine (any Linux with /etc/os-release)
@@ -33,14 +48,7 @@ describe("host facts", () => {
 
   it("asks a tool its version again only when its binary changed since the facts it is given", () => {
     // given a `crun` first on PATH that counts how often it runs
-    const dir = mkdtempSync(join(tmpdir(), "drove-facts-"));
-    const count = join(dir, "count");
-    writeFileSync(count, "");
-    const tool = join(dir, "crun");
-    writeFileSync(tool, `#!/bin/sh\necho run >> ${count}\necho "crun version 1.8.1"\n`, { mode: 0o755 });
-    const probe = (known?: HostFacts) =>
-      parseHostFacts(execFileSync("sh", ["-c", hostFactsCommand(known).text], { encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } }));
-    const runs = () => readFileSync(count, "utf8").split("\n").filter(Boolean).length;
+    const { tool, probe, runs } = countingCrun();
     // when it is probed with nothing known, then with what that probe found
     const first = probe();
     const second = probe(first);
@@ -61,18 +69,9 @@ describe("host facts", () => {
 
   it("takes a tool's version from the Debian package that installed its binary, without running it", () => {
     // given a `crun` on PATH that counts its runs, and a dpkg database
-    const dir = mkdtempSync(join(tmpdir(), "drove-facts-"));
-    const count = join(dir, "count");
-    writeFileSync(count, "");
-    const tool = join(dir, "crun");
-    writeFileSync(tool, `#!/bin/sh\necho run >> ${count}\necho "crun version 1.8.1"\n`, { mode: 0o755 });
-    const dpkg = join(dir, "dpkg");
-    mkdirSync(join(dpkg, "info"), { recursive: true });
+    const { tool, dpkg, probe, runs } = countingCrun();
     const status = (state: string) =>
       writeFileSync(join(dpkg, "status"), `Package: zlib1g\nStatus: install ok installed\nVersion: 1:1.2.13.dfsg-1\n\nPackage: crun\nStatus: ${state}\nPriority: optional\nVersion: 1.9.2-1+deb12u1\n\n`);
-    const probe = () =>
-      parseHostFacts(execFileSync("sh", ["-c", hostFactsCommand(undefined, dpkg).text], { encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } }));
-    const runs = () => readFileSync(count, "utf8").split("\n").filter(Boolean).length;
     // when the package lists the binary
     writeFileSync(join(dpkg, "info", "crun.list"), `/.\n/usr/share/doc/crun\n${tool}\n`);
     status("install ok installed");
