@@ -226,10 +226,8 @@ export const containerKind: ResourceKind<ContainerInputs, ContainerOutputs> = {
         failures.push({ property: "labels", reason: `the label ${k} is drove's or containerd's restart monitor's own: use another key` });
       }
     }
-    const running = news.running === undefined ? true : Boolean(news.running);
     // The unit names the image and the restart policy: unknown while either is.
-    const unit =
-      engine !== "systemd" ? undefined : [news.name, news.image, news.restart].some(isUnknown) ? UNKNOWN : unitFile({ engine, name: news.name as string, image: news.image as string, env: {}, ports: [], volumes: [], restart, labels: {}, running });
+    const unit = engine !== "systemd" ? undefined : [news.name, news.image, news.restart].some(isUnknown) ? UNKNOWN : unitFile({ name: news.name as string, image: news.image as string, restart });
     return {
       inputs: {
         connection,
@@ -243,7 +241,7 @@ export const containerKind: ResourceKind<ContainerInputs, ContainerOutputs> = {
         ...(networks.length ? { networks } : {}),
         restart,
         labels,
-        running,
+        running: news.running === undefined ? true : Boolean(news.running),
         ...(unit !== undefined ? { unitFile: unit } : {}),
       },
       failures,

@@ -122,6 +122,10 @@ describe("systemd engine", () => {
     assert.equal(reload[0].stdin, unitFile(want));
     assert.deepEqual(restart.map((s) => s.command.text), ["cat > /etc/systemd/system/drove-container-web.service && systemctl daemon-reload && systemctl restart drove-container-web.service"]);
     assert.deepEqual(gone.map((s) => s.command.text), ["cat > /etc/systemd/system/drove-container-web.service && systemctl daemon-reload"], "a unit file removed by hand is written again; what runs is left running");
+    // a new restart policy on a unit whose command line was edited too: the step says it restarts
+    const both = systemdStateSteps({ ...want, restart: "no" }, { ...f, unit: unitFile(want).replace("ExecStart=runc run", "ExecStart=/usr/local/bin/runc run") });
+    assert.deepEqual(both.map((s) => s.description), ["set web's restart policy to no and restart it"]);
+    assert.match(both[0].command.text, /&& systemctl restart drove-container-web\.service$/);
   });
 
   it("removal stops, disables and removes the unit, the runc state and the bundle", () => {

@@ -64,13 +64,23 @@ function shown(text: string): (key: string) => string | undefined {
   return (k) => new RegExp(`^${k}=(.*)$`, "m").exec(text)?.[1]?.trim();
 }
 
+/**
+ * The main process's last exit from `ExecMainCode`/`ExecMainStatus` (1 exited, 2 killed, 3 dumped;
+ * 0 while a new one runs): in words (undefined while a new one runs), and as a shell tells it
+ * (128 + the signal when killed; 0 while a new one runs).
+ */
+function mainExit(field: (key: string) => string | undefined): { status?: string; exitCode: number } {
+  const code = Number(field("ExecMainCode") ?? "0");
+  const value = Number(field("ExecMainStatus") ?? "0");
+  if (code === 1) return { status: `status ${value}`, exitCode: value };
+  if (code === 2 || code === 3) return { status: `signal ${SIGNALS.get(value) ?? value}`, exitCode: 128 + value };
+  return { exitCode: 0 };
+}
+
 /** The exit (undefined while a new main process runs) and the container's last lines. */
 export function parseSystemdCrash(stdout: string): { status?: string; lines: string[] } {
   const [head, log = ""] = stdout.split("--- log\n");
-  const field = shown(head);
-  const code = Number(field("ExecMainCode") ?? "0");
-  const value = Number(field("ExecMainStatus") ?? "0");
-  const status = code === 1 ? `status ${value}` : code === 2 || code === 3 ? `signal ${SIGNALS.get(value) ?? value}` : undefined;
+  const { status } = mainExit(shown(head));
   return { ...(status ? { status } : {}), lines: log.trim() ? log.trim().split("\n").slice(-5) : [] };
 }
 
@@ -94,8 +104,6 @@ export function parseSystemdFact(stdout: string): SystemdContainerFact {
   }
   const field = shown(head);
   const active = field("ActiveState") ?? "inactive";
-  const code = Number(field("ExecMainCode") ?? "0");
-  const status = Number(field("ExecMainStatus") ?? "0");
   return {
     state: "present",
     image: rec.image,
@@ -106,8 +114,7 @@ export function parseSystemdFact(stdout: string): SystemdContainerFact {
     volumes: rec.volumes,
     restart: RESTART_FROM_SYSTEMD[field("Restart") ?? ""] ?? "no",
     labels: { ...rec.labels, [SPEC_LABEL]: rec.digest, ...(rec.instance ? { [INSTANCE_LABEL]: rec.instance } : {}) },
-    // The main process's last exit, as a shell tells it (128 + the signal when killed); 0 while a new one runs.
-    exitCode: code === 1 ? status : code === 2 || code === 3 ? 128 + status : 0,
+    exitCode: mainExit(field).exitCode,
     restarts: Number(field("NRestarts") ?? "0") || 0,
     restarting: active === "activating",
     unit,
@@ -144,7 +151,8 @@ export function runtimeSpec(base: OciSpec, d: ContainerDesired): OciSpec {
   return spec;
 }
 
-export function unitFile(d: ContainerDesired): string {
+/** The unit drove writes: it depends on the container's name, image and restart policy only. */
+export function unitFile(d: Pick<ContainerDesired, "name" | "image" | "restart">): string {
   const restart = d.restart === "unless-stopped" ? "always" : d.restart;
   return [
     "# Written by drove: a container run by runc, without a daemon.",
@@ -202,7 +210,7 @@ export function systemdStateSteps(d: ContainerDesired, fact: Extract<SystemdCont
     // A unit edited on the machine, or written by an earlier drove (before its 10 s stop grace, say).
     const restart = d.running && fact.running && fact.unit !== "" && execLines(fact.unit) !== execLines(text);
     steps.push({
-      description: policy ? `set ${d.name}'s restart policy to ${d.restart}` : `rewrite ${unit} as drove writes it${restart ? " and restart it" : ""}`,
+      description: `${policy ? `set ${d.name}'s restart policy to ${d.restart}` : `rewrite ${unit} as drove writes it`}${restart ? " and restart it" : ""}`,
       command: restart ? sh`cat > ${`/etc/systemd/system/${unit}`} && systemctl daemon-reload && systemctl restart ${unit}` : sh`cat > ${`/etc/systemd/system/${unit}`} && systemctl daemon-reload`,
       stdin: text,
     });

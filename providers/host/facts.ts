@@ -42,7 +42,6 @@ const PACKAGES: Readonly<Record<(typeof TOOLS)[number], readonly string[]>> = {
   systemctl: ["systemd"],
 };
 
-
 /**
  * One round trip. A probe must never change the machine: a tool's version
  * comes from the package that installed its binary, or else from asking it
